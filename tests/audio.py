@@ -1,0 +1,58 @@
+"""Real encoded audio for tests: tones and noise written with soundfile (WAV, FLAC, OGG, MP3)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+_FORMATS = {
+    ".wav": ("WAV", "PCM_16"),
+    ".flac": ("FLAC", "PCM_16"),
+    ".ogg": ("OGG", "VORBIS"),
+    ".mp3": ("MP3", "MPEG_LAYER_III"),
+}
+
+
+def tone(
+    *,
+    duration_s: float,
+    sample_rate: int = 16000,
+    freq_hz: float = 440.0,
+    channels: int = 1,
+    amplitude: float = 0.5,
+    seed: int = 0,
+) -> np.ndarray:
+    """A sine tone with a little seeded noise, shape ``(n_samples, channels)``."""
+    n = int(round(duration_s * sample_rate))
+    t = np.arange(n) / sample_rate
+    rng = np.random.default_rng(seed)
+    y = amplitude * np.sin(2 * np.pi * freq_hz * t) + 0.01 * rng.standard_normal(n)
+    return np.repeat(y[:, None], channels, axis=1).astype(np.float32)
+
+
+def write_audio(
+    path: str | Path,
+    *,
+    duration_s: float = 3.0,
+    sample_rate: int = 16000,
+    freq_hz: float = 440.0,
+    channels: int = 1,
+    seed: int = 0,
+    data: np.ndarray | None = None,
+) -> Path:
+    """Write real encoded audio; the format follows the suffix (.wav, .flac, .ogg, .mp3)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if data is None:
+        data = tone(
+            duration_s=duration_s,
+            sample_rate=sample_rate,
+            freq_hz=freq_hz,
+            channels=channels,
+            seed=seed,
+        )
+    fmt, subtype = _FORMATS[path.suffix.lower()]
+    sf.write(path, data, sample_rate, format=fmt, subtype=subtype)
+    return path
