@@ -54,5 +54,11 @@ def write_audio(
             seed=seed,
         )
     fmt, subtype = _FORMATS[path.suffix.lower()]
-    sf.write(path, data, sample_rate, format=fmt, subtype=subtype)
+    data = data if data.ndim == 2 else data[:, None]
+    with sf.SoundFile(
+        path, "w", samplerate=sample_rate, channels=data.shape[1], format=fmt, subtype=subtype
+    ) as f:
+        # libsndfile 1.2's Vorbis encoder crashes on long single writes: write in blocks.
+        for i in range(0, len(data), 8192):
+            f.write(data[i : i + 8192])
     return path

@@ -1,0 +1,226 @@
+"""Dataset adapters: one module per dataset layout, chosen by the config's ``format``.
+
+Every adapter exposes ``load_records(*, root, options) -> pandas.DataFrame`` with one row per
+track and exactly the columns of :data:`RECORD_COLUMNS`:
+
+==============  ==========  ============================================================
+column          dtype       values
+==============  ==========  ============================================================
+``track_id``    str         unique within the dataset
+``path``        str         audio file, ``root``-based; existence is not checked here
+``tags``        object      list of str, possibly empty
+``split``       object      ``"train"``, ``"valid"``, ``"test"`` or None (no official split)
+``artist``      object      str or None
+``duration_s``  float64     seconds, NaN when the metadata does not give it
+==============  ==========  ============================================================
+
+:func:`load_dataset_records` picks the adapter from :data:`ADAPTERS` and checks that
+contract, so a faulty adapter or table fails here with a clear message, not in a later stage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from pipeline.datasets import gtzan, magnatagatune, mtg_jamendo, table
+from pipeline.errors import ConfigError
+
+__all__ = [
+    "ADAPTERS",
+    "RECORD_COLUMNS",
+    "SPLITS",
+    "Adapter",
+    "load_dataset_records",
+    "validate_records",
+]
+
+RECORD_COLUMNS: tuple[str, ...] = ("track_id", "path", "tags", "split", "artist", "duration_s")
+SPLITS: tuple[str, ...] = ("train", "valid", "test")
+
+
+class Adapter(Protocol):
+    """A dataset adapter's ``load_records`` function."""
+
+    def __call__(self, *, root: Path, options: Mapping[str, Any]) -> pd.DataFrame: ...
+
+
+ADAPTERS: dict[str, Adapter] = {
+    "magnatagatune": magnatagatune.load_records,
+    "mtg_jamendo": mtg_jamendo.load_records,
+    "gtzan": gtzan.load_records,
+    "table": table.load_records,
+}
+
+
+def _fail(*, format: str, root: Path, problem: str) -> ConfigError:
+    return ConfigError(f"dataset format {format!r} at root '{root}': {problem}")
+
+
+def _check_text(*, values: pd.Series, column: str, format: str, root: Path) -> None:
+    """Every value a non-empty str."""
+    for track_id, value in zip(values.index, values, strict=True):
+        if not isinstance(value, str) or not value:
+            raise _fail(
+                format=format,
+                root=root,
+                problem=f"{column!r} of row {track_id} is {value!r}, expected a non-empty str",
+            )
+
+
+def _optional_text(value: Any) -> Any:
+    """NaN/None/pd.NA to None; anything else unchanged."""
+    if value is None or (not isinstance(value, str | list) and pd.isna(value)):
+        return None
+    return value
+
+
+def validate_records(*, records: pd.DataFrame, format: str, root: Path) -> pd.DataFrame:
+    """Check an adapter's table against the record contract and normalise its dtypes.
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        An adapter's output.
+    format, root
+        Only used to name the dataset in error messages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Shape ``(n_tracks, 6)``, the columns of :data:`RECORD_COLUMNS` in that order with the
+        dtypes of the module docstring, index ``0..n_tracks-1``; missing ``split``/``artist``
+        values as None.
+
+    Raises
+    ------
+    ConfigError
+        A column is missing or extra, a value has the wrong type, a split is not one of
+        :data:`SPLITS`, a track id repeats, or the dataset has no track.
+    """
+    if not isinstance(records, pd.DataFrame):
+        raise _fail(
+            format=format, root=root, problem=f"adapter returned {type(records).__name__}"
+        )
+    columns = [str(c) for c in records.columns]
+    if sorted(columns) != sorted(RECORD_COLUMNS):
+        raise _fail(
+            format=format,
+            root=root,
+            problem=f"records have columns {columns}, expected exactly {list(RECORD_COLUMNS)}",
+        )
+    if records.empty:
+        raise _fail(format=format, root=root, problem="the dataset has no tracks")
+    records = records.loc[:, list(RECORD_COLUMNS)].reset_index(drop=True)
+
+    _check_text(values=records["track_id"], column="track_id", format=format, root=root)
+    duplicated = records["track_id"][records["track_id"].duplicated()]
+    if len(duplicated):
+        raise _fail(
+            format=format,
+            root=root,
+            problem=f"track_id {duplicated.iloc[0]!r} appears more than once; ids must be unique",
+        )
+    records.index = pd.Index(records["track_id"])
+    _check_text(values=records["path"], column="path", format=format, root=root)
+
+    for track_id, tags in records["tags"].items():
+        if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
+            raise _fail(
+                format=format,
+                root=root,
+                problem=f"tags of track {track_id!r} are {tags!r}, expected a list of str",
+            )
+
+    split = records["split"].map(_optional_text).astype(object)
+    bad_split = ~split.isin([*SPLITS, None])
+    if bad_split.any():
+        track_id = split.index[bad_split][0]
+        raise _fail(
+            format=format,
+            root=root,
+            problem=f"split of track {track_id!r} is {split[track_id]!r}; allowed are "
+            f"{list(SPLITS)} or None",
+        )
+
+    artist = records["artist"].map(_optional_text).astype(object)
+    for track_id, value in artist.items():
+        if value is not None and (not isinstance(value, str) or not value):
+            raise _fail(
+                format=format,
+                root=root,
+                problem=f"artist of track {track_id!r} is {value!r}, expected a str or None",
+            )
+
+    try:
+        duration = pd.to_numeric(records["duration_s"], errors="raise").astype("float64")
+    except (TypeError, ValueError) as error:
+        raise _fail(
+            format=format, root=root, problem=f"duration_s is not numeric: {error}"
+        ) from error
+    bad_duration = (duration < 0) | duration.isin([math.inf, -math.inf])
+    if bad_duration.any():
+        track_id = duration.index[bad_duration][0]
+        raise _fail(
+            format=format,
+            root=root,
+            problem=f"duration_s of track {track_id!r} is {duration[track_id]!r}; expected "
+            "non-negative seconds or NaN",
+        )
+
+    return pd.DataFrame(
+        {
+            "track_id": pd.Series(records["track_id"].tolist(), dtype="str"),
+            "path": pd.Series(records["path"].tolist(), dtype="str"),
+            "tags": pd.Series([list(t) for t in records["tags"]], dtype=object),
+            "split": pd.Series(split.tolist(), dtype=object),
+            "artist": pd.Series(artist.tolist(), dtype=object),
+            "duration_s": pd.Series(duration.tolist(), dtype="float64"),
+        }
+    )
+
+
+def load_dataset_records(
+    *, format: str, root: Path | str, options: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """Load one dataset's track records with the adapter registered for its format.
+
+    Parameters
+    ----------
+    format : str
+        A key of :data:`ADAPTERS`: ``"magnatagatune"``, ``"mtg_jamendo"``, ``"gtzan"`` or
+        ``"table"``.
+    root : Path or str
+        Dataset folder.
+    options : Mapping[str, Any], optional
+        The dataset's config entry; each adapter reads only its own keys.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Shape ``(n_tracks, 6)``, columns :data:`RECORD_COLUMNS` (see the module docstring).
+
+    Raises
+    ------
+    ConfigError
+        Unknown ``format`` (the message lists the allowed ones), ``options`` not a mapping,
+        or any error of the adapter or of the contract check.
+    """
+    if not isinstance(format, str) or format not in ADAPTERS:
+        raise ConfigError(
+            f"unknown dataset format {format!r}; allowed formats are {sorted(ADAPTERS)}"
+        )
+    if options is None:
+        options = {}
+    if not isinstance(options, Mapping):
+        raise ConfigError(
+            f"options of dataset format {format!r} must be a mapping (the config entry), "
+            f"got {type(options).__name__}: {options!r}"
+        )
+    root = Path(root)
+    records = ADAPTERS[format](root=root, options=options)
+    return validate_records(records=records, format=format, root=root)

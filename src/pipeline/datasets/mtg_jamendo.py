@@ -1,0 +1,251 @@
+"""MTG-Jamendo: ``autotagging*.tsv`` with a variable number of tags per row.
+
+Layout (as in the dataset's repository plus the downloaded audio)::
+
+    root/
+      autotagging_top50tags.tsv
+      splits/split-0/autotagging_top50tags-train.tsv
+      splits/split-0/autotagging_top50tags-validation.tsv
+      splits/split-0/autotagging_top50tags-test.tsv
+      audio/14/214.mp3 ...
+
+Each TSV starts with the header ``TRACK_ID ARTIST_ID ALBUM_ID PATH DURATION TAGS``; in the
+rows, every field after ``DURATION`` is one tag (``genre---rock``, ``instrument---piano``,
+``mood/theme---happy``), so rows have different lengths and are parsed line by line.
+
+Conventions
+-----------
+- ``track_id`` is ``TRACK_ID`` (``track_0000214``), ``artist`` is ``ARTIST_ID``,
+  ``duration_s`` is ``DURATION``; ``path`` is ``audio_dir / PATH``.
+- Tag names are kept as in the file, category prefix included (``genre---rock``).
+- ``split`` is the split file a track is listed in (``-validation`` gives ``"valid"``);
+  tracks in none of the three get ``None``. The split files are named after the main TSV:
+  ``<stem of tsv>-train.tsv`` and so on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline.errors import ConfigError
+
+__all__ = ["load_records", "read_tsv"]
+
+logger = logging.getLogger(__name__)
+
+HEADER = ("TRACK_ID", "ARTIST_ID", "ALBUM_ID", "PATH", "DURATION")
+DEFAULT_TSV = "autotagging_top50tags.tsv"
+DEFAULT_AUDIO_DIR = "audio"
+DEFAULT_SPLITS_DIR = "splits/split-0"
+SPLIT_FILES = {"train": "train", "validation": "valid", "test": "test"}
+
+
+def _option_path(*, root: Path, options: Mapping[str, Any], key: str, default: str) -> Path:
+    """Read a path option; relative paths are relative to ``root``."""
+    value = options.get(key, default)
+    if not isinstance(value, str | os.PathLike) or str(value) == "":
+        raise ConfigError(
+            f"mtg_jamendo option {key!r} must be a non-empty path string, got {value!r}"
+        )
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+def _tag_prefixes(options: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """The ``tag_prefixes`` option as a tuple, or None when absent (keep every tag)."""
+    value = options.get("tag_prefixes")
+    if value is None:
+        return None
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(
+            f"mtg_jamendo option 'tag_prefixes' must be a list of non-empty strings such as "
+            f"['genre---', 'mood/theme---'], got {value!r}"
+        )
+    return tuple(value)
+
+
+def read_tsv(*, path: Path) -> list[tuple[int, list[str]]]:
+    """Read an MTG-Jamendo TSV into its data rows.
+
+    Parameters
+    ----------
+    path : Path
+        An ``autotagging*.tsv`` file (main file or split file).
+
+    Returns
+    -------
+    list of (int, list of str)
+        ``(line number, fields)`` per non-empty data row, header excluded; ``fields`` has at
+        least the five fixed columns, then the tags.
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, is not UTF-8, its header does not start with ``TRACK_ID
+        ARTIST_ID ALBUM_ID PATH DURATION``, or a row has fewer than five fields.
+    """
+    if not path.is_file():
+        raise ConfigError(f"MTG-Jamendo file '{path}' not found")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"MTG-Jamendo file '{path}' is not UTF-8 text: {error}") from error
+    lines = text.splitlines()
+    header = lines[0].rstrip("\r").split("\t") if lines else []
+    for position, column in enumerate(HEADER):
+        if position >= len(header) or header[position].strip() != column:
+            raise ConfigError(
+                f"MTG-Jamendo file '{path}' has no column {column!r} at position {position + 1} "
+                f"of its header; the header must start with {' '.join(HEADER)} "
+                f"(found {header[: len(HEADER)]!r})"
+            )
+    rows: list[tuple[int, list[str]]] = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        fields = [field.strip() for field in line.rstrip("\r").split("\t")]
+        if len(fields) < len(HEADER):
+            raise ConfigError(
+                f"MTG-Jamendo file '{path}', line {number}: {len(fields)} TAB-separated fields, "
+                f"need at least {len(HEADER)} ({' '.join(HEADER)}): {line!r}"
+            )
+        rows.append((number, fields))
+    return rows
+
+
+def _duration(*, text: str, path: Path, number: int) -> float:
+    """DURATION field as float; empty gives NaN."""
+    if text == "":
+        return math.nan
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(
+            f"MTG-Jamendo file '{path}', line {number}: DURATION {text!r} is not a "
+            "non-negative number of seconds"
+        )
+    return value
+
+
+def _read_splits(*, splits_dir: Path, stem: str) -> dict[str, str]:
+    """Map track id to split from ``<stem>-train/-validation/-test.tsv``."""
+    if not splits_dir.is_dir():
+        raise ConfigError(
+            f"MTG-Jamendo splits folder '{splits_dir}' not found (option 'splits_dir', default "
+            f"{DEFAULT_SPLITS_DIR!r} under root); set 'splits_dir: null' to use no official split"
+        )
+    split_of: dict[str, str] = {}
+    file_of: dict[str, Path] = {}
+    for suffix, split in SPLIT_FILES.items():
+        path = splits_dir / f"{stem}-{suffix}.tsv"
+        if not path.is_file():
+            raise ConfigError(
+                f"MTG-Jamendo split file '{path}' not found; the splits folder must hold "
+                f"{', '.join(f'{stem}-{s}.tsv' for s in SPLIT_FILES)}"
+            )
+        for _, fields in read_tsv(path=path):
+            track_id = fields[0]
+            if track_id in split_of and split_of[track_id] != split:
+                raise ConfigError(
+                    f"MTG-Jamendo track {track_id!r} is listed in two split files: "
+                    f"'{file_of[track_id]}' and '{path}'"
+                )
+            split_of[track_id] = split
+            file_of[track_id] = path
+    return split_of
+
+
+def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
+    """Read an MTG-Jamendo ``autotagging*.tsv`` and its split files, one row per track.
+
+    Parameters
+    ----------
+    root : Path
+        Dataset folder.
+    options : Mapping[str, Any]
+        The dataset's config entry. Keys read here (others are ignored):
+
+        ``tsv`` : str, default ``"autotagging_top50tags.tsv"``
+            The main TSV, relative to ``root`` unless absolute.
+        ``audio_dir`` : str, default ``"audio"``
+            Folder the ``PATH`` values are relative to, relative to ``root`` unless absolute.
+        ``splits_dir`` : str or None, default ``"splits/split-0"``
+            Folder of ``<tsv stem>-train.tsv``, ``-validation.tsv``, ``-test.tsv``, relative
+            to ``root`` unless absolute; ``None`` means no official split (all ``None``).
+        ``tag_prefixes`` : list of str, optional
+            Keep only tags starting with one of these (e.g. ``["genre---"]``); tracks left
+            without tags stay, with ``tags == []``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Shape ``(n_tracks, 6)``, columns ``track_id, path, tags, split, artist, duration_s``.
+
+    Raises
+    ------
+    ConfigError
+        A TSV or split file is missing or malformed, an option has the wrong type, a track id
+        appears twice in the main TSV or in two split files.
+    """
+    root = Path(root)
+    tsv = _option_path(root=root, options=options, key="tsv", default=DEFAULT_TSV)
+    audio_dir = _option_path(root=root, options=options, key="audio_dir", default=DEFAULT_AUDIO_DIR)
+    prefixes = _tag_prefixes(options)
+    if "splits_dir" in options and options["splits_dir"] is None:
+        split_of: dict[str, str] = {}
+    else:
+        splits_dir = _option_path(
+            root=root, options=options, key="splits_dir", default=DEFAULT_SPLITS_DIR
+        )
+        split_of = _read_splits(splits_dir=splits_dir, stem=tsv.stem)
+
+    records: dict[str, list[Any]] = {c: [] for c in ("track_id", "path", "tags", "artist")}
+    durations: list[float] = []
+    line_of: dict[str, int] = {}
+    for number, fields in read_tsv(path=tsv):
+        track_id, artist_id, _album_id, relative, duration = fields[: len(HEADER)]
+        if not track_id or not relative:
+            raise ConfigError(
+                f"MTG-Jamendo file '{tsv}', line {number}: empty TRACK_ID or PATH"
+            )
+        if track_id in line_of:
+            raise ConfigError(
+                f"MTG-Jamendo file '{tsv}' lists TRACK_ID {track_id!r} twice "
+                f"(lines {line_of[track_id]} and {number}); track ids must be unique"
+            )
+        line_of[track_id] = number
+        tags = [tag for tag in fields[len(HEADER) :] if tag]
+        if prefixes is not None:
+            tags = [tag for tag in tags if tag.startswith(prefixes)]
+        records["track_id"].append(track_id)
+        records["path"].append(str(audio_dir / relative))
+        records["tags"].append(list(dict.fromkeys(tags)))
+        records["artist"].append(artist_id or None)
+        durations.append(_duration(text=duration, path=tsv, number=number))
+
+    n_unknown = len(split_of.keys() - line_of.keys())
+    if n_unknown:
+        logger.warning(
+            "MTG-Jamendo: %d track ids of the split files are not in '%s' and are ignored",
+            n_unknown,
+            tsv,
+        )
+    return pd.DataFrame(
+        {
+            "track_id": pd.Series(records["track_id"], dtype="str"),
+            "path": pd.Series(records["path"], dtype="str"),
+            "tags": pd.Series(records["tags"], dtype=object),
+            "split": pd.Series([split_of.get(t) for t in records["track_id"]], dtype=object),
+            "artist": pd.Series(records["artist"], dtype=object),
+            "duration_s": pd.Series(durations, dtype="float64"),
+        }
+    )

@@ -1,0 +1,200 @@
+"""The Zarr v3 feature store of one (dataset, feature set, shard).
+
+Layout of ``{shard}.zarr``::
+
+    windows        float16 [n_windows, n_bins, n_frames]  one window per chunk
+    offsets        int64   [n_tracks + 1]   windows of track i are offsets[i]:offsets[i+1]
+    track_id       string  [n_tracks]
+    window_start_s float32 [n_windows]      start of each window in its track
+    duration_s     float32 [n_tracks]       decoded duration of each track
+    attrs          {"features": FeatureSettings.to_dict(), "n_tracks", "n_windows", ...}
+
+One process writes a store (the shard's ``extract_features`` job); windows are appended in
+blocks that fill whole Zarr shards, so no chunk is ever rewritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+from pipeline.errors import ConfigError, PipelineError
+
+__all__ = ["StoreWriter", "FeatureStore", "COMPRESSORS"]
+
+#: Compression choices for the windows array (log-mel barely compresses; see DATA.md).
+COMPRESSORS = ("none", "lz4", "zstd")
+
+
+def _codecs(compression: str) -> list[Any] | None:
+    if compression == "none":
+        return None
+    if compression == "lz4":
+        return [BloscCodec(cname="lz4", clevel=5, shuffle="shuffle")]
+    if compression == "zstd":
+        return [BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")]
+    raise ConfigError(f"storage.compression: {compression!r} is not one of {list(COMPRESSORS)}")
+
+
+class StoreWriter:
+    """Append tracks' feature windows to a new store, in order; :meth:`close` writes the index.
+
+    Parameters
+    ----------
+    path : Path
+        The ``.zarr`` directory to create (an existing one is replaced).
+    window_shape : tuple of int
+        ``(n_bins, n_frames)`` of one window.
+    attrs : mapping
+        JSON-serialisable attributes (feature settings, dataset, shard).
+    compression : {"none", "lz4", "zstd"}
+    windows_per_shard : int
+        Windows per Zarr shard file; 0 stores one file per window (no sharding). Writes are
+        buffered to whole shards.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: Path,
+        window_shape: tuple[int, int],
+        attrs: Mapping[str, Any],
+        compression: str = "none",
+        windows_per_shard: int = 0,
+    ) -> None:
+        self.path = Path(path)
+        self._group = zarr.open_group(self.path, mode="w", zarr_format=3)
+        n_bins, n_frames = window_shape
+        self._block = windows_per_shard if windows_per_shard > 0 else 32
+        self._windows = self._group.create_array(
+            "windows",
+            shape=(0, n_bins, n_frames),
+            chunks=(1, n_bins, n_frames),
+            shards=(windows_per_shard, n_bins, n_frames) if windows_per_shard > 0 else None,
+            dtype="float16",
+            compressors=_codecs(compression),
+            fill_value=0,
+        )
+        self._attrs = dict(attrs)
+        self._pending: list[np.ndarray] = []
+        self._n_pending = 0
+        self._track_ids: list[str] = []
+        self._counts: list[int] = []
+        self._starts: list[np.ndarray] = []
+        self._durations: list[float] = []
+
+    def add(
+        self, *, track_id: str, windows: np.ndarray, starts_s: np.ndarray, duration_s: float
+    ) -> None:
+        """Append one track.
+
+        Parameters
+        ----------
+        track_id : str
+        windows : np.ndarray, shape (n_windows, n_bins, n_frames)
+        starts_s : np.ndarray, shape (n_windows,)
+        duration_s : float
+        """
+        if len(windows) != len(starts_s):
+            raise PipelineError(
+                f"track {track_id!r}: {len(windows)} windows but {len(starts_s)} start times"
+            )
+        self._track_ids.append(str(track_id))
+        self._counts.append(len(windows))
+        self._starts.append(np.asarray(starts_s, dtype=np.float32))
+        self._durations.append(float(duration_s))
+        self._pending.append(np.asarray(windows, dtype=np.float16))
+        self._n_pending += len(windows)
+        if self._n_pending >= self._block:
+            self._flush(final=False)
+
+    def _flush(self, *, final: bool) -> None:
+        if not self._pending:
+            return
+        data = np.concatenate(self._pending)
+        n_full = len(data) if final else (len(data) // self._block) * self._block
+        if n_full:
+            self._windows.append(data[:n_full], axis=0)
+        rest = data[n_full:]
+        self._pending = [rest] if len(rest) else []
+        self._n_pending = len(rest)
+
+    def close(self) -> dict[str, int]:
+        """Write the remaining windows, the per-track index and the attributes.
+
+        Returns
+        -------
+        dict
+            ``{"n_tracks": ..., "n_windows": ...}``
+        """
+        self._flush(final=True)
+        offsets = np.zeros(len(self._counts) + 1, dtype=np.int64)
+        np.cumsum(self._counts, out=offsets[1:])
+        n_tracks, n_windows = len(self._track_ids), int(offsets[-1])
+        g = self._group
+        g.create_array("offsets", data=offsets, chunks=(max(len(offsets), 1),))
+        ids = np.array(self._track_ids, dtype=np.dtypes.StringDType())
+        g.create_array("track_id", shape=(n_tracks,), dtype=str, chunks=(max(n_tracks, 1),))
+        if n_tracks:
+            g["track_id"][:] = ids
+        starts = np.concatenate(self._starts) if self._starts else np.zeros(0, np.float32)
+        g.create_array("window_start_s", data=starts, chunks=(max(n_windows, 1),))
+        g.create_array(
+            "duration_s",
+            data=np.asarray(self._durations, dtype=np.float32),
+            chunks=(max(n_tracks, 1),),
+        )
+        g.attrs.update({**self._attrs, "n_tracks": n_tracks, "n_windows": n_windows})
+        return {"n_tracks": n_tracks, "n_windows": n_windows}
+
+
+@dataclass(frozen=True)
+class FeatureStore:
+    """Read access to one shard store.
+
+    Parameters
+    ----------
+    path : Path
+        A ``.zarr`` directory written by :class:`StoreWriter`.
+    """
+
+    path: Path
+
+    @property
+    def group(self) -> zarr.Group:
+        """The open Zarr group (read-only)."""
+        try:
+            return zarr.open_group(self.path, mode="r")
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
+            raise PipelineError(f"{str(self.path)!r}: not a feature store ({exc})") from exc
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """Attributes: feature settings, counts, dataset and shard."""
+        return dict(self.group.attrs)
+
+    @property
+    def windows(self) -> zarr.Array:
+        """All windows, shape (n_windows, n_bins, n_frames), float16."""
+        return self.group["windows"]
+
+    def index(self) -> dict[str, np.ndarray]:
+        """The per-track index arrays: ``track_id``, ``offsets``, ``duration_s``."""
+        g = self.group
+        return {
+            "track_id": np.asarray(g["track_id"][:], dtype=object),
+            "offsets": g["offsets"][:],
+            "duration_s": g["duration_s"][:],
+        }
+
+    def track_windows(self, *, track: int) -> np.ndarray:
+        """Windows of the ``track``-th track, shape (n_windows, n_bins, n_frames), float16."""
+        offsets = self.group["offsets"]
+        start, stop = (int(v) for v in offsets[track : track + 2])
+        return self.windows[start:stop]
