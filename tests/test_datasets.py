@@ -21,7 +21,7 @@ from pipeline.datasets import (
     table,
 )
 from pipeline.errors import ConfigError
-from tests.audio import write_audio
+from tests.audio import tone, write_audio
 
 CLIP_S = 0.3  # seconds of audio per fixture file: enough to be real, short to stay fast
 
@@ -175,19 +175,12 @@ def test_magnatagatune_split_of_folder() -> None:
 
 JAMENDO_HEADER = "TRACK_ID\tARTIST_ID\tALBUM_ID\tPATH\tDURATION\tTAGS"
 JAMENDO_ROWS = [
-    # track, artist, album, path, duration, tags...
+    # TRACK_ID, ARTIST_ID, ALBUM_ID, PATH, DURATION, then one field per tag
     ["track_0000214", "artist_000014", "album_000031", "14/214.mp3", "124.6", "genre---punkrock"],
-    [
-        "track_0000215",
-        "artist_000014",
-        "album_000031",
-        "15/215.mp3",
-        "98.3",
-        "genre---rock",
-        "instrument---guitar",
-        "mood/theme---energetic",
-    ],
-    ["track_0001008", "artist_000121", "album_000200", "08/1008.mp3", "212.0", "mood/theme---happy"],
+    ["track_0000215", "artist_000014", "album_000031", "15/215.mp3", "98.3", "genre---rock",
+     "instrument---guitar", "mood/theme---energetic"],
+    ["track_0001008", "artist_000121", "album_000200", "08/1008.mp3", "212.0",
+     "mood/theme---happy"],
     ["track_0001009", "artist_000121", "album_000200", "09/1009.mp3", "45.0", "instrument---piano"],
     ["track_0002000", "artist_000300", "album_000400", "00/2000.mp3", "61.5", "genre---jazz"],
 ]  # fmt: skip
@@ -285,6 +278,7 @@ def _write_gtzan(root: Path) -> dict[str, Path]:
         path = root / "genres" / genre / f"{genre}.{index:05d}.wav"
         written[path.stem] = write_audio(path, duration_s=CLIP_S, seed=number)
     corrupt = root / "genres" / "jazz" / "jazz.00054.wav"  # as in the real GTZAN: not audio
+    corrupt.parent.mkdir(parents=True)
     corrupt.write_bytes(b"RIFF\x00\x00\x00\x00garbage")
     written[corrupt.stem] = corrupt
     (root / "genres" / "blues" / "._blues.00000.wav").write_bytes(b"\x00\x05\x16\x07")
@@ -327,7 +321,9 @@ def test_gtzan_options_and_errors(tmp_path: Path) -> None:
         gtzan.load_records(root=tmp_path, options={"genres_dir": "Data/genres_original"})
 
     _write_gtzan(tmp_path)
-    write_audio(tmp_path / "genres" / "rock" / "rock.00099.au", duration_s=CLIP_S)
+    # the original release's format; tests.audio has no .au, so write it with soundfile
+    au = tmp_path / "genres" / "rock" / "rock.00099.au"
+    sf.write(au, tone(duration_s=CLIP_S, sample_rate=22050), 22050, format="AU")
     with pytest.raises(ConfigError, match="'rock.00099' .* used twice"):
         gtzan.load_records(root=tmp_path, options={})
 
@@ -446,7 +442,7 @@ def _fake_records(**changes: list) -> pd.DataFrame:
         ({"split": ["train", "validation"]}, "split of track 'b' is 'validation'"),
         ({"tags": ["rock", []]}, "tags of track 'a' are 'rock'"),
         ({"duration_s": [1.0, -2.0]}, "duration_s of track 'b'"),
-        ({"path": ["/x/a.wav", None]}, "'path' of row 1 is None"),
+        ({"path": ["/x/a.wav", None]}, "path of track 'b' is nan"),
     ],
 )
 def test_contract_is_checked(
@@ -469,4 +465,7 @@ def test_contract_normalises_order_and_missing_values(
 
     monkeypatch.setitem(ADAPTERS, "fake", lambda *, root, options: shuffled.drop(columns="artist"))
     with pytest.raises(ConfigError, match="expected exactly"):
+        load_dataset_records(format="fake", root=tmp_path)
+    monkeypatch.setitem(ADAPTERS, "fake", lambda *, root, options: shuffled.iloc[:0])
+    with pytest.raises(ConfigError, match="has no tracks"):
         load_dataset_records(format="fake", root=tmp_path)

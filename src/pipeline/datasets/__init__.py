@@ -58,23 +58,24 @@ ADAPTERS: dict[str, Adapter] = {
 
 
 def _fail(*, format: str, root: Path, problem: str) -> ConfigError:
+    """A ConfigError that names the dataset's format and root before the problem."""
     return ConfigError(f"dataset format {format!r} at root '{root}': {problem}")
 
 
 def _check_text(*, values: pd.Series, column: str, format: str, root: Path) -> None:
-    """Every value a non-empty str."""
-    for track_id, value in zip(values.index, values, strict=True):
+    """Every value a non-empty str; the error names the row by its index label."""
+    for label, value in values.items():
         if not isinstance(value, str) or not value:
             raise _fail(
                 format=format,
                 root=root,
-                problem=f"{column!r} of row {track_id} is {value!r}, expected a non-empty str",
+                problem=f"{column} of {label} is {value!r}, expected a non-empty str",
             )
 
 
 def _optional_text(value: Any) -> Any:
     """NaN/None/pd.NA to None; anything else unchanged."""
-    if value is None or (not isinstance(value, str | list) and pd.isna(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     return value
 
@@ -103,9 +104,7 @@ def validate_records(*, records: pd.DataFrame, format: str, root: Path) -> pd.Da
         :data:`SPLITS`, a track id repeats, or the dataset has no track.
     """
     if not isinstance(records, pd.DataFrame):
-        raise _fail(
-            format=format, root=root, problem=f"adapter returned {type(records).__name__}"
-        )
+        raise _fail(format=format, root=root, problem=f"adapter returned {type(records).__name__}")
     columns = [str(c) for c in records.columns]
     if sorted(columns) != sorted(RECORD_COLUMNS):
         raise _fail(
@@ -117,7 +116,12 @@ def validate_records(*, records: pd.DataFrame, format: str, root: Path) -> pd.Da
         raise _fail(format=format, root=root, problem="the dataset has no tracks")
     records = records.loc[:, list(RECORD_COLUMNS)].reset_index(drop=True)
 
-    _check_text(values=records["track_id"], column="track_id", format=format, root=root)
+    _check_text(
+        values=records["track_id"].rename(index=lambda i: f"row {i}"),
+        column="track_id",
+        format=format,
+        root=root,
+    )
     duplicated = records["track_id"][records["track_id"].duplicated()]
     if len(duplicated):
         raise _fail(
@@ -125,8 +129,13 @@ def validate_records(*, records: pd.DataFrame, format: str, root: Path) -> pd.Da
             root=root,
             problem=f"track_id {duplicated.iloc[0]!r} appears more than once; ids must be unique",
         )
-    records.index = pd.Index(records["track_id"])
-    _check_text(values=records["path"], column="path", format=format, root=root)
+    records.index = pd.Index(records["track_id"].tolist(), dtype=object)
+    _check_text(
+        values=records["path"].rename(index=lambda i: f"track {i!r}"),
+        column="path",
+        format=format,
+        root=root,
+    )
 
     for track_id, tags in records["tags"].items():
         if not isinstance(tags, list) or not all(isinstance(t, str) and t for t in tags):
@@ -136,7 +145,9 @@ def validate_records(*, records: pd.DataFrame, format: str, root: Path) -> pd.Da
                 problem=f"tags of track {track_id!r} are {tags!r}, expected a list of str",
             )
 
-    split = records["split"].map(_optional_text).astype(object)
+    split = pd.Series(
+        [_optional_text(v) for v in records["split"]], index=records.index, dtype=object
+    )
     bad_split = ~split.isin([*SPLITS, None])
     if bad_split.any():
         track_id = split.index[bad_split][0]
@@ -147,7 +158,9 @@ def validate_records(*, records: pd.DataFrame, format: str, root: Path) -> pd.Da
             f"{list(SPLITS)} or None",
         )
 
-    artist = records["artist"].map(_optional_text).astype(object)
+    artist = pd.Series(
+        [_optional_text(v) for v in records["artist"]], index=records.index, dtype=object
+    )
     for track_id, value in artist.items():
         if value is not None and (not isinstance(value, str) or not value):
             raise _fail(

@@ -214,9 +214,7 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
     for number, fields in read_tsv(path=tsv):
         track_id, artist_id, _album_id, relative, duration = fields[: len(HEADER)]
         if not track_id or not relative:
-            raise ConfigError(
-                f"MTG-Jamendo file '{tsv}', line {number}: empty TRACK_ID or PATH"
-            )
+            raise ConfigError(f"MTG-Jamendo file '{tsv}', line {number}: empty TRACK_ID or PATH")
         if track_id in line_of:
             raise ConfigError(
                 f"MTG-Jamendo file '{tsv}' lists TRACK_ID {track_id!r} twice "

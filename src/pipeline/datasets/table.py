@@ -52,7 +52,7 @@ def _text_option(*, options: Mapping[str, Any], key: str, default: str) -> str:
 
 
 def _separator(*, options: Mapping[str, Any], key: str, default: str) -> str:
-    """A separator option; ``"\\t"`` written literally (single quotes in YAML) means TAB."""
+    """A one-character separator; a literal ``"\\t"`` (YAML single quotes) or ``"tab"`` is TAB."""
     value = _text_option(options=options, key=key, default=default)
     value = "\t" if value in ("\\t", "tab", "TAB") else value
     if len(value) != 1:
@@ -190,9 +190,7 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         records["tags"].append(list(dict.fromkeys(tag for tag in tags if tag)))
         records["split"].append(split)
         records["artist"].append(row.get("artist", "").strip() or None)
-        durations.append(
-            _duration(text=row.get("duration_s", "").strip(), table=table, line=line)
-        )
+        durations.append(_duration(text=row.get("duration_s", "").strip(), table=table, line=line))
 
     return pd.DataFrame(
         {
