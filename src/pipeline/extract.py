@@ -116,9 +116,7 @@ def _batched(
         yield starts, np.stack(batch)
 
 
-def _extract_group(
-    tracks: Sequence[tuple[str, str]], extractor: Extractor
-) -> list[TrackResult]:
+def _extract_group(tracks: Sequence[tuple[str, str]], extractor: Extractor) -> list[TrackResult]:
     return [extract_track(track_id=t, path=p, extractor=extractor) for t, p in tracks]
 
 

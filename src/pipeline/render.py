@@ -202,17 +202,17 @@ def score_notes(score, *, expand_repeats: bool = True) -> ScoreNotes:
     -------
     ScoreNotes
     """
-    from music21 import stream, tempo
+    from music21 import repeat, stream, tempo
 
     if isinstance(score, stream.Opus):
         scores = list(score.scores)
         if not scores:
             raise PipelineError("score: the Opus holds no score")
         score = scores[0]
-    if expand_repeats:
+    if expand_repeats and score.recurse().getElementsByClass(repeat.RepeatMark).first():
         try:
             score = score.expandRepeats()
-        except Exception:  # noqa: BLE001 - unbalanced repeats are common; play as written
+        except Exception:  # unbalanced repeats are common: play as written
             pass
     parts = list(score.parts) if isinstance(score, stream.Score) else []
     if not parts:
@@ -253,13 +253,12 @@ def score_notes(score, *, expand_repeats: bool = True) -> ScoreNotes:
 
 
 def _part_notes(part) -> list[tuple[float, float, int, float]]:
-    """``(onset_ql, duration_ql, midi, beat_strength)`` of every pitched note of one part."""
+    """``(onset_ql, duration_ql, midi, beat_strength)`` of every pitched note of one part.
+
+    Tied notes are merged into one (by hand: music21's ``stripTies`` copies the whole part).
+    """
     from music21 import chord, meter, note, stream
 
-    try:
-        part = part.stripTies()
-    except Exception:  # noqa: BLE001 - odd tie structures; play the notes as written
-        pass
     current_ts = part.recurse().getElementsByClass(meter.TimeSignature).first()
     accents: dict[tuple[str, float], float] = {}
 
@@ -272,21 +271,27 @@ def _part_notes(part) -> list[tuple[float, float, int, float]]:
                 weight = ts.getAccentWeight(
                     position, forcePositionMatch=True, permitMeterModulus=True
                 )
-            except Exception:  # noqa: BLE001 - position outside the bar: weakest
+            except Exception:  # position outside the bar: weakest
                 weight = 0.0
             accents[key] = float(weight)
         return accents[key]
 
-    def pitched(element) -> list[int]:
+    def pitched(element) -> list[tuple[int, str | None]]:
+        """``(midi, tie type)`` of each pitch of a note or chord; none for grace/percussion."""
         if element.duration.isGrace or element.duration.quarterLength <= 0:
             return []
         if isinstance(element, note.Note):
-            return [element.pitch.midi]
+            return [(element.pitch.midi, element.tie.type if element.tie else None)]
         if isinstance(element, chord.Chord):
-            return [p.midi for p in element.pitches]
+            out = []
+            for p in element.pitches:
+                tie = element.getTie(p)
+                out.append((p.midi, tie.type if tie else None))
+            return out
         return []  # unpitched percussion
 
-    out: list[tuple[float, float, int, float]] = []
+    # (onset, element) for every note, in time order
+    timed: list[tuple[float, float, object]] = []
     measures = list(part.getElementsByClass(stream.Measure))
     if measures:
         for measure in measures:
@@ -295,25 +300,35 @@ def _part_notes(part) -> list[tuple[float, float, int, float]]:
             start = float(measure.getOffsetInHierarchy(part))
             padding = float(measure.paddingLeft or 0.0)
             for element in measure.recurse().notes:
-                midis = pitched(element)
-                if not midis:
-                    continue
                 local = float(element.getOffsetInHierarchy(measure))
-                strength = accent(current_ts, local + padding)
-                dur = float(element.duration.quarterLength)
-                out.extend((start + local, dur, m, strength) for m in midis)
+                timed.append((start + local, accent(current_ts, local + padding), element))
     else:
         flat = part.flatten()
+        bar = float(current_ts.barDuration.quarterLength) if current_ts is not None else 4.0
         for element in flat.notes:
-            midis = pitched(element)
-            if not midis:
-                continue
             onset = float(element.getOffsetInHierarchy(flat))
-            bar = float(current_ts.barDuration.quarterLength) if current_ts is not None else 4.0
-            strength = accent(current_ts, onset % bar)
-            dur = float(element.duration.quarterLength)
-            out.extend((onset, dur, m, strength) for m in midis)
-    return [(o, d, m, s) for o, d, m, s in out if 0 <= m <= 127]
+            timed.append((onset, accent(current_ts, onset % bar), element))
+    timed.sort(key=lambda item: item[0])
+
+    notes: list[list] = []  # [onset, duration, midi, strength]
+    tied: dict[int, int] = {}  # midi -> index in notes of the note a tie continues
+    for onset, strength, element in timed:
+        dur = float(element.duration.quarterLength)
+        for midi, tie in pitched(element):
+            if not 0 <= midi <= 127:
+                continue
+            if tie in ("continue", "stop") and midi in tied:
+                held = notes[tied[midi]]
+                held[1] = max(held[1], onset + dur - held[0])
+                if tie == "stop":
+                    del tied[midi]
+                continue
+            notes.append([onset, dur, midi, strength])
+            if tie == "start":
+                tied[midi] = len(notes) - 1
+            else:
+                tied.pop(midi, None)
+    return [(o, d, m, s) for o, d, m, s in notes]
 
 
 def _ql_to_seconds(ql: np.ndarray, notes: ScoreNotes, tempo_qpm: float | None) -> np.ndarray:
@@ -477,7 +492,7 @@ class SoundFontRenderer:
         self._synth = tinysoundfont.Synth(samplerate=self.synth_rate)
         try:
             self._sfid = self._synth.sfload(str(self.soundfont), max_voices=max_voices)
-        except Exception as exc:  # noqa: BLE001 - tinysoundfont raises plain exceptions
+        except Exception as exc:  # tinysoundfont raises plain exceptions
             raise ConfigError(f"soundfont: cannot load '{self.soundfont}': {exc}") from exc
 
     def _generate(self, out: np.ndarray) -> None:

@@ -7,6 +7,7 @@ short track's last window would otherwise pull the mean down to the floor value)
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,9 +19,18 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.extract import FAILURE_COLUMNS
+from pipeline.io import write_json
 from pipeline.store import FeatureStore
 
-__all__ = ["build_index", "band_statistics", "collect_failures", "INDEX_COLUMNS"]
+__all__ = [
+    "build_index",
+    "band_statistics",
+    "collect_failures",
+    "write_feature_index",
+    "INDEX_COLUMNS",
+]
+
+log = logging.getLogger(__name__)
 
 INDEX_COLUMNS = [
     "track_id",
@@ -83,7 +93,11 @@ def build_index(*, stores: Sequence[Path], manifest: pd.DataFrame) -> pd.DataFra
 
 
 def _valid_frames(
-    *, starts_s: np.ndarray, durations_s: np.ndarray, sample_rate: int, hop_length: int,
+    *,
+    starts_s: np.ndarray,
+    durations_s: np.ndarray,
+    sample_rate: int,
+    hop_length: int,
     n_frames: int,
 ) -> np.ndarray:
     """Frames of each window that hold audio rather than end padding, shape (n_windows,)."""
@@ -170,3 +184,50 @@ def collect_failures(paths: Sequence[Path]) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=[*FAILURE_COLUMNS, "shard"])
     return pd.concat(parts, ignore_index=True)
+
+
+def write_feature_index(
+    *,
+    manifest_path: Path,
+    stores: Sequence[Path],
+    failed: Sequence[Path],
+    index_path: Path,
+    failed_path: Path,
+    summary_path: Path,
+) -> dict[str, Any]:
+    """Write a feature set's index, its failures (CSV, for people) and a summary.
+
+    Returns
+    -------
+    dict
+        The summary: tracks in the manifest, stored, failed, warnings, windows, and the
+        number of failures per stage.
+    """
+    manifest = pd.read_parquet(manifest_path)
+    index = build_index(stores=stores, manifest=manifest)
+    index.to_parquet(index_path, index=False)
+    failures = collect_failures(failed)
+    failures.to_csv(failed_path, index=False)
+    errors = failures[failures["level"] == "error"]
+    summary = {
+        "n_tracks": len(manifest),
+        "n_stored": len(index),
+        "n_failed": len(errors),
+        "n_warnings": int((failures["level"] == "warning").sum()),
+        "n_windows": int(index["n_windows"].sum()),
+        "failed_by_stage": {str(k): int(v) for k, v in errors["stage"].value_counts().items()},
+        "stored_by_split": {str(k): int(v) for k, v in index["split"].value_counts().items()},
+    }
+    write_json(summary, summary_path)
+    log.info(
+        "%s: %d of %d tracks stored, %d failed, %d warnings (details: %s)",
+        index_path.parent,
+        summary["n_stored"],
+        summary["n_tracks"],
+        summary["n_failed"],
+        summary["n_warnings"],
+        failed_path,
+    )
+    if summary["n_failed"]:
+        log.warning("%d tracks failed; see %s", summary["n_failed"], failed_path)
+    return summary

@@ -1,0 +1,16 @@
+"""Rule build_demo_dataset: render the embedded demo dataset from the music21 corpus."""
+
+from pathlib import Path
+
+from pipeline.demo import build_demo_dataset
+from pipeline.io import configure_logging
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+configure_logging(log_path=smk.log[0])
+build_demo_dataset(
+    out_dir=Path(smk.output.tracks).parent,
+    n_clips=smk.params.demo["n_clips"],
+    clip_s=smk.params.demo["clip_s"],
+    seed=smk.params.demo["seed"],
+    workers=smk.threads,
+)

@@ -1,0 +1,18 @@
+"""Checkpoint build_manifest: manifest, vocabulary and per-shard track lists of a dataset."""
+
+from pathlib import Path
+
+from pipeline.io import configure_logging
+from pipeline.manifest import make_manifest
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+configure_logging(log_path=smk.log[0])
+source = smk.params.source
+make_manifest(
+    entry=source["options"],
+    format=source["format"],
+    root=Path(source["root"]),
+    manifest_path=Path(smk.output.manifest),
+    vocabulary_path=Path(smk.output.vocabulary),
+    shard_dir=Path(smk.params.shard_dir),
+)

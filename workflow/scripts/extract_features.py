@@ -1,0 +1,23 @@
+"""Rule extract_features: one feature set of one shard into a Zarr store + failure table."""
+
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.extract import extract_shard
+from pipeline.features import FeatureSettings
+from pipeline.io import configure_logging
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+configure_logging(log_path=smk.log[0])
+extract_shard(
+    tracks=pd.read_parquet(smk.input.tracks),
+    settings=FeatureSettings.from_dict(smk.params.features, name=smk.wildcards.features),
+    store_path=Path(smk.output.store),
+    failed_path=Path(smk.output.failed),
+    threads=smk.threads,
+    compression=smk.params.storage["compression"],
+    windows_per_shard=smk.params.storage["windows_per_shard"],
+    tracks_per_task=smk.params.tracks_per_task,
+    attrs={"dataset": smk.wildcards.dataset, "shard": smk.wildcards.shard},
+)

@@ -1,0 +1,13 @@
+"""Rule feature_stats: per-band mean and std of the train split (a Dask reduction)."""
+
+import pandas as pd
+
+from pipeline.io import configure_logging, write_json
+from pipeline.stats import band_statistics
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+configure_logging(log_path=smk.log[0])
+stats = band_statistics(
+    index=pd.read_parquet(smk.input.index), split=smk.params.split, threads=smk.threads
+)
+write_json(stats, smk.output.stats)
