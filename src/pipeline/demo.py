@@ -431,7 +431,7 @@ def _analyse(cand: _Candidate) -> _Analysis | str:
         if cand.abc is not None:
             score = converter.parse(cand.abc, format="abc")
         else:
-            score = converter.parse(cand.path, forceSource=True)
+            score = converter.parseFile(cand.path, forceSource=True, storePickle=False)
         notes = score_notes(score)
         if notes.n_notes == 0:
             return "no notes"
@@ -729,14 +729,15 @@ inherits the terms of both. Do not commit the generated audio to a repository.
 
 - **Scores.** The works (J. S. Bach's chorales, the tunes of O'Neill's *Music of Ireland*
   (1903), the songs of the Essen folk-song collection) are in the public domain. The
-  encodings are distributed with music21 by permission of their encoders; music21's
+  encodings are distributed with music21 by permission of their encoders (the O'Neill ABC
+  transcriptions name their transcribers in their `Z:` fields); music21's
   `corpus/license.txt` notes that some may not be used commercially.
 - **Essen folk-song collection** (`german`, `chinese` clips): permission was given for
   *non-commercial* distribution and use in music21 (Ewa Dahlig-Turek; ABC encodings by
   Seymour Shlien). See `music21/corpus/essenFolksong/license.txt`. Use these clips for
   research and testing only.
 - **SoundFont.** TimGM6mb.sf2 (Tim Brechbill), shipped inside the `pretty_midi` wheel, is
-  licensed under the GNU General Public License, version 2.
+  licensed under the GNU General Public License, version 2 (GPL-2.0).
 - **Rendering.** Audio synthesised in-process with `tinysoundfont` (MIT).
 
 `provenance.csv` names the corpus file and tune of every clip.

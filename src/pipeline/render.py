@@ -171,7 +171,7 @@ def load_score(path: str | Path):
     if not path.is_file():
         raise PipelineError(f"score '{path}' does not exist")
     try:
-        parsed = converter.parse(path, format=fmt, forceSource=True)
+        parsed = converter.parseFile(path, format=fmt, forceSource=True, storePickle=False)
     except Exception as exc:  # music21 raises many types for bad input
         raise PipelineError(f"cannot parse score '{path}': {type(exc).__name__}: {exc}") from exc
     if isinstance(parsed, stream.Opus):
@@ -236,7 +236,11 @@ def score_notes(score, *, expand_repeats: bool = True) -> ScoreNotes:
         qpm = mark.getQuarterBPM()
         if qpm is None or not qpm > 0:
             continue
-        marks.setdefault(float(mark.getOffsetInHierarchy(score)), float(qpm))
+        try:
+            offset = float(mark.getOffsetInHierarchy(score))
+        except Exception:  # noqa: BLE001 - a mark outside the hierarchy: ignore it
+            continue
+        marks.setdefault(offset, float(qpm))
     length = float(score.highestTime)
     if onsets:
         length = max(length, max(o + d for o, d in zip(onsets, durations, strict=True)))
@@ -554,14 +558,19 @@ class SoundFontRenderer:
         channel_of_part = [_CHANNELS[p % len(_CHANNELS)] for p in range(n_parts)]
 
         # events as (sample, kind, channel, key, velocity); kind 0 = off sorts before 1 = on
-        on_at = np.minimum(np.rint(events.onset_s * rate).astype(np.int64), n_synth)
-        off_at = np.minimum(np.rint(events.offset_s * rate).astype(np.int64), n_synth)
-        off_at = np.maximum(off_at, on_at)
-        channels = np.asarray(channel_of_part, dtype=np.int64)[events.part.astype(np.int64)]
+        # at the same sample, so every note lasts at least one sample and its off comes
+        # strictly after its on (an off sorted before its own on would leave the note hanging)
+        on_at = np.rint(events.onset_s * rate).astype(np.int64)
+        keep = (on_at >= 0) & (on_at < n_synth)
+        on_at = on_at[keep]
+        off_at = np.rint(events.offset_s[keep] * rate).astype(np.int64)
+        off_at = np.minimum(np.maximum(off_at, on_at + 1), n_synth)
+        channels = np.asarray(channel_of_part, dtype=np.int64)[events.part[keep].astype(np.int64)]
+        pitch, velocity = events.pitch[keep], events.velocity[keep]
         table = np.concatenate(
             [
-                np.stack([off_at, np.zeros_like(off_at), channels, events.pitch, 0 * on_at], 1),
-                np.stack([on_at, np.ones_like(on_at), channels, events.pitch, events.velocity], 1),
+                np.stack([off_at, np.zeros_like(off_at), channels, pitch, 0 * on_at], 1),
+                np.stack([on_at, np.ones_like(on_at), channels, pitch, velocity], 1),
             ]
         ).astype(np.int64)
         table = table[np.lexsort((table[:, 1], table[:, 0]))]

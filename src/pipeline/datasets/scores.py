@@ -78,8 +78,8 @@ def _render_one(job: _Job) -> tuple[str, str] | None:
     return None
 
 
-def _read_table(path: Path, *, sep: str) -> list[dict[str, str]]:
-    """Rows of the tags table; checks the file and its required columns."""
+def _read_table(path: Path, *, sep: str) -> tuple[list[str], list[dict[str, str]]]:
+    """Columns and rows of the tags table; checks the file and its required columns."""
     if not path.is_file():
         raise ConfigError(f"tags_table: '{path}' does not exist")
     with path.open(newline="", encoding="utf-8-sig") as handle:
@@ -91,23 +91,41 @@ def _read_table(path: Path, *, sep: str) -> list[dict[str, str]]:
                     f"tags_table: '{path}' has no column {column!r} "
                     f"(columns: {columns}, separator {sep!r})"
                 )
-        return [
+        rows = [
             {(k or "").strip(): (v or "").strip() for k, v in row.items() if k is not None}
             for row in reader
         ]
+    return columns, rows
 
 
-def _track_id(row: dict[str, str], *, table: Path) -> str:
-    """The row's ``track_id``, or one made from its path (``a/b.mid`` -> ``a_b``)."""
-    given = row.get("track_id", "")
-    if given:
-        if not _TRACK_ID.match(given):
+def _sanitise(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_-") or "track"
+
+
+def _track_ids(rows: list[dict[str, str]], *, table: Path) -> list[str]:
+    """Each row's ``track_id``, or one made from its path.
+
+    A made id is the path without suffix, ``/``, ``.`` and odd characters as ``_`` (``a/b.mid`` ->
+    ``a_b``); where two paths would give the same id, both keep their suffix (``a_b_mid``).
+    """
+    stems = [_sanitise(PurePath(r["path"]).with_suffix("").as_posix()) for r in rows]
+    clashes = {s for s in stems if stems.count(s) > 1}
+    ids, seen = [], {}
+    for row, stem in zip(rows, stems, strict=True):
+        given = row.get("track_id", "")
+        if given and not _TRACK_ID.match(given):
             raise ConfigError(
                 f"tags_table: '{table}': track_id {given!r} must match {_TRACK_ID.pattern}"
             )
-        return given
-    stem = PurePath(row["path"]).with_suffix("").as_posix()
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._-") or "track"
+        track_id = given or (_sanitise(row["path"]) if stem in clashes else stem)
+        if track_id in seen:
+            raise ConfigError(
+                f"tags_table: '{table}': track_id {track_id!r} is used by both "
+                f"{seen[track_id]!r} and {row['path']!r}; give each row its own track_id"
+            )
+        seen[track_id] = row["path"]
+        ids.append(track_id)
+    return ids
 
 
 def _write_csv(path: Path, columns: list[str], rows: list[dict[str, str]]) -> None:
@@ -145,8 +163,9 @@ def render_score_folder(
     tags_table : Path
         Table with columns ``path`` (score file: ``.mid``, ``.midi``, ``.xml``,
         ``.musicxml``, ``.mxl``, ``.abc``) and ``tags`` (joined by ``tag_sep``); optional
-        ``track_id`` (default: the path without suffix, ``/`` and odd characters as ``_``),
-        ``split`` and ``artist``, carried into the output.
+        ``track_id`` (default: the path without suffix, ``/``, ``.`` and odd characters as
+        ``_``; paths that would clash keep their suffix), ``split`` and ``artist``, carried
+        into the output.
     out_dir : Path
         Receives ``audio/<track_id>.flac``, ``tracks.csv`` (columns ``track_id, path, tags``,
         then ``artist`` and ``split`` when the input has them, then ``duration_s``; ``path``
@@ -198,22 +217,15 @@ def render_score_folder(
     if not tag_sep:
         raise ConfigError(f"tag_sep: {tag_sep!r} must not be empty")
 
-    rows = _read_table(tags_table, sep=sep)
-    extra = [c for c in ("artist", "split") if rows and c in rows[0]]
+    columns, rows = _read_table(tags_table, sep=sep)
+    extra = [c for c in ("artist", "split") if c in columns]
     failed: list[dict[str, str]] = []
-    todo: list[tuple[dict[str, str], str, _Job]] = []
-    seen: dict[str, str] = {}
     for row in rows:
         if not row.get("path"):
             failed.append({"path": "", "stage": "read", "error": f"empty path in row {row}"})
-            continue
-        track_id = _track_id(row, table=tags_table)
-        if track_id in seen:
-            raise ConfigError(
-                f"tags_table: '{tags_table}': track_id {track_id!r} is used by both "
-                f"{seen[track_id]!r} and {row['path']!r}; give a track_id column"
-            )
-        seen[track_id] = row["path"]
+    rows = [row for row in rows if row.get("path")]
+    todo: list[tuple[dict[str, str], str, _Job]] = []
+    for row, track_id in zip(rows, _track_ids(rows, table=tags_table), strict=True):
         job = _Job(
             path=row["path"],
             source=str(root / row["path"]),
@@ -247,7 +259,6 @@ def render_score_folder(
         track["duration_s"] = f"{n_samples / sample_rate:.6g}"
         tracks.append(track)
 
-    columns = ["track_id", "path", "tags", *extra, "duration_s"]
     _write_csv(out_dir / "failed.csv", list(_FAILED_COLUMNS), failed)
-    _write_csv(out_dir / "tracks.csv", columns, tracks)
+    _write_csv(out_dir / "tracks.csv", ["track_id", "path", "tags", *extra, "duration_s"], tracks)
     return out_dir / "tracks.csv"
