@@ -4,12 +4,20 @@
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_-]+",
+    features=r"[A-Za-z0-9_-]+",
+    shard=r"\d{4}",
+
+
 include: "workflow/rules/data.smk"
 include: "workflow/rules/manifest.smk"
 include: "workflow/rules/features.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_targets(),
-    default_target: True

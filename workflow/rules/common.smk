@@ -31,12 +31,6 @@ RESULTS = config["results"]
 RESOURCES = config["resources"]
 
 
-wildcard_constraints:
-    dataset=r"[A-Za-z0-9_-]+",
-    features=r"[A-Za-z0-9_-]+",
-    shard=r"\d{4}",
-
-
 def dataset_entry(wildcards):
     """The validated config entry of {dataset}."""
     return config["datasets"][wildcards.dataset]
@@ -52,7 +46,7 @@ def feature_dir(dataset, features):
 
 
 def all_targets():
-    """Everything `rule all` builds: per dataset and feature set, the index and band stats."""
+    """Everything the default target builds: per dataset and feature set, the index and band stats."""
     targets = []
     for dataset in config["datasets"]:
         targets.append(f"{RESULTS}/{dataset}/manifest.parquet")
@@ -60,3 +54,53 @@ def all_targets():
             folder = feature_dir(dataset, features)
             targets += [f"{folder}/index.parquet", f"{folder}/stats.json"]
     return targets
+
+
+def demo_params(wildcards):
+    entry = dataset_entry(wildcards)
+    return {
+        "n_clips": entry.get("n_clips", 200),
+        "clip_s": entry.get("clip_s", 20.0),
+        "seed": entry.get("seed", 0),
+    }
+
+
+def scores_params(wildcards):
+    entry = dataset_entry(wildcards)
+    keys = ("table", "sep", "tag_sep", "clip_s", "tempo_qpm", "program")
+    return {"root": entry["root"], **{k: entry[k] for k in keys if k in entry}}
+
+
+def manifest_inputs(wildcards):
+    """The metadata files the dataset's adapter reads (never the audio files)."""
+    return manifest_source(config, dataset=wildcards.dataset).files
+
+
+def manifest_params(wildcards):
+    source = manifest_source(config, dataset=wildcards.dataset)
+    return {"format": source.format, "root": source.root, "options": source.options}
+
+
+def shard_tracks(wildcards):
+    """A shard's track list. It is written by build_manifest only when its content changed
+    and is not a declared output, so an unchanged shard keeps its time stamp and its store.
+    """
+    checkpoints.build_manifest.get(dataset=wildcards.dataset)
+    return f"{RESULTS}/{wildcards.dataset}/shards/{wildcards.shard}.parquet"
+
+
+def feature_params(wildcards):
+    """The feature set's full settings: a change re-extracts this feature set only."""
+    return config["features"][wildcards.features]
+
+
+def shard_stores(wildcards):
+    folder = feature_dir(wildcards.dataset, wildcards.features)
+    return [f"{folder}/{shard}.zarr" for shard in shard_names(wildcards.dataset)]
+
+
+def shard_failures(wildcards):
+    folder = feature_dir(wildcards.dataset, wildcards.features)
+    return [
+        f"{folder}/{shard}.failed.parquet" for shard in shard_names(wildcards.dataset)
+    ]

@@ -1,21 +1,6 @@
 # Generated inputs: the embedded demo dataset, and audio rendered from a folder of scores.
 
 
-def demo_params(wildcards):
-    entry = dataset_entry(wildcards)
-    return {
-        "n_clips": entry.get("n_clips", 200),
-        "clip_s": entry.get("clip_s", 20.0),
-        "seed": entry.get("seed", 0),
-    }
-
-
-def scores_params(wildcards):
-    entry = dataset_entry(wildcards)
-    keys = ("table", "sep", "tag_sep", "clip_s", "tempo_qpm", "program")
-    return {"root": entry["root"], **{k: entry[k] for k in keys if k in entry}}
-
-
 rule build_demo_dataset:
     output:
         tracks=f"{RESOURCES}/{{dataset}}/tracks.csv",
@@ -25,14 +10,14 @@ rule build_demo_dataset:
         f"{RESULTS}/logs/build_demo_dataset/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/build_demo_dataset/{{dataset}}.tsv"
-    params:
-        demo=demo_params,
+    conda:
+        "../../envs/pipeline.yaml"
     threads: workflow.cores
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/pipeline.yaml"
+    params:
+        demo=demo_params,
     script:
         "../scripts/build_demo_dataset.py"
 
@@ -45,13 +30,13 @@ rule render_scores:
         f"{RESULTS}/logs/render_scores/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/render_scores/{{dataset}}.tsv"
-    params:
-        scores=scores_params,
+    conda:
+        "../../envs/pipeline.yaml"
     threads: workflow.cores
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/pipeline.yaml"
+    params:
+        scores=scores_params,
     script:
         "../scripts/render_scores.py"

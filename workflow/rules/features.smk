@@ -2,28 +2,6 @@
 # views over the shard stores (index, failures, band statistics of the train split).
 
 
-def shard_tracks(wildcards):
-    """A shard's track list. It is written by build_manifest only when its content changed
-    and is not a declared output, so an unchanged shard keeps its time stamp and its store."""
-    checkpoints.build_manifest.get(dataset=wildcards.dataset)
-    return f"{RESULTS}/{wildcards.dataset}/shards/{wildcards.shard}.parquet"
-
-
-def feature_params(wildcards):
-    """The feature set's full settings: a change re-extracts this feature set only."""
-    return config["features"][wildcards.features]
-
-
-def shard_stores(wildcards):
-    folder = feature_dir(wildcards.dataset, wildcards.features)
-    return [f"{folder}/{shard}.zarr" for shard in shard_names(wildcards.dataset)]
-
-
-def shard_failures(wildcards):
-    folder = feature_dir(wildcards.dataset, wildcards.features)
-    return [f"{folder}/{shard}.failed.parquet" for shard in shard_names(wildcards.dataset)]
-
-
 rule extract_features:
     input:
         tracks=shard_tracks,
@@ -34,16 +12,16 @@ rule extract_features:
         f"{RESULTS}/logs/extract_features/{{dataset}}/{{features}}/{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/extract_features/{{dataset}}/{{features}}/{{shard}}.tsv"
-    params:
-        features=feature_params,
-        storage=config["storage"],
-        tracks_per_task=config["extraction"]["tracks_per_task"],
+    conda:
+        "../../envs/pipeline.yaml"
     threads: config["extraction"]["threads"]
     resources:
         mem_mb=4000,
         runtime=120,
-    conda:
-        "../../envs/pipeline.yaml"
+    params:
+        features=feature_params,
+        storage=config["storage"],
+        tracks_per_task=config["extraction"]["tracks_per_task"],
     script:
         "../scripts/extract_features.py"
 
@@ -61,12 +39,12 @@ rule index_features:
         f"{RESULTS}/logs/index_features/{{dataset}}/{{features}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/index_features/{{dataset}}/{{features}}.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../../envs/pipeline.yaml"
     script:
         "../scripts/index_features.py"
 
@@ -80,13 +58,13 @@ rule feature_stats:
         f"{RESULTS}/logs/feature_stats/{{dataset}}/{{features}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/feature_stats/{{dataset}}/{{features}}.tsv"
-    params:
-        split="train",
+    conda:
+        "../../envs/pipeline.yaml"
     threads: config["extraction"]["threads"]
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../../envs/pipeline.yaml"
+    params:
+        split="train",
     script:
         "../scripts/feature_stats.py"
