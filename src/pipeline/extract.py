@@ -22,6 +22,7 @@ import torch
 from pipeline.audio import DecodeInfo, iter_windows
 from pipeline.errors import AudioError
 from pipeline.features import Extractor, FeatureSettings, make_extractor
+from pipeline.parallel import compute
 from pipeline.store import StoreWriter
 
 __all__ = ["TrackResult", "extract_track", "extract_shard", "FAILURE_COLUMNS"]
@@ -131,6 +132,7 @@ def extract_shard(
     windows_per_shard: int = 0,
     tracks_per_task: int = 4,
     attrs: Mapping[str, Any] | None = None,
+    dask_scheduler: str | None = None,
 ) -> dict[str, int]:
     """Extract one feature set for a shard's tracks into a Zarr store and a failure table.
 
@@ -151,6 +153,9 @@ def extract_shard(
         Tracks per Dask task; tasks are kept coarse so scheduling costs stay negligible.
     attrs : mapping, optional
         Extra store attributes (dataset, shard).
+    dask_scheduler : str, optional
+        Address of a running Dask scheduler; default local threads
+        (:func:`pipeline.parallel.compute`).
 
     Returns
     -------
@@ -175,7 +180,7 @@ def extract_shard(
     try:
         for i in range(0, len(groups), per_round):
             tasks = [dask.delayed(_extract_group)(g, extractor) for g in groups[i : i + per_round]]
-            for group in dask.compute(*tasks, scheduler="threads", num_workers=max(threads, 1)):
+            for group in compute(tasks, threads=threads, address=dask_scheduler):
                 for result in group:
                     failures.extend(result.failures)
                     if result.windows is not None:

@@ -20,6 +20,7 @@ import pandas as pd
 from pipeline.errors import PipelineError
 from pipeline.extract import FAILURE_COLUMNS
 from pipeline.io import write_json
+from pipeline.parallel import compute
 from pipeline.store import FeatureStore
 
 __all__ = [
@@ -121,7 +122,12 @@ def _block_moments(
 
 
 def band_statistics(
-    *, index: pd.DataFrame, split: str = "train", threads: int = 1, block_windows: int = 64
+    *,
+    index: pd.DataFrame,
+    split: str = "train",
+    threads: int = 1,
+    block_windows: int = 64,
+    dask_scheduler: str | None = None,
 ) -> dict[str, Any]:
     """Per-band mean and standard deviation over the windows of one split.
 
@@ -135,6 +141,8 @@ def band_statistics(
         Dask threads.
     block_windows : int
         Windows per Dask task.
+    dask_scheduler : str, optional
+        Address of a running Dask scheduler; default local threads.
 
     Returns
     -------
@@ -163,7 +171,7 @@ def band_statistics(
         for i in range(0, len(rows), block_windows):
             sl = slice(i, i + block_windows)
             tasks.append(dask.delayed(_block_moments)(Path(store), rows[sl], valid[sl]))
-    results = dask.compute(*tasks, scheduler="threads", num_workers=max(threads, 1))
+    results = compute(tasks, threads=threads, address=dask_scheduler)
     total = sum(r[0] for r in results)
     squares = sum(r[1] for r in results)
     count = sum(r[2] for r in results)

@@ -22,6 +22,7 @@ rule extract_features:
         features=feature_params,
         storage=config["storage"],
         tracks_per_task=config["extraction"]["tracks_per_task"],
+        dask_scheduler=config["extraction"]["dask_scheduler"],
     script:
         "../scripts/extract_features.py"
 
@@ -66,5 +67,6 @@ rule feature_stats:
         runtime=60,
     params:
         split="train",
+        dask_scheduler=config["extraction"]["dask_scheduler"],
     script:
         "../scripts/feature_stats.py"

@@ -20,4 +20,5 @@ extract_shard(
     windows_per_shard=smk.params.storage["windows_per_shard"],
     tracks_per_task=smk.params.tracks_per_task,
     attrs={"dataset": smk.wildcards.dataset, "shard": smk.wildcards.shard},
+    dask_scheduler=smk.params.dask_scheduler,
 )

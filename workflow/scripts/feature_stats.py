@@ -8,6 +8,9 @@ from pipeline.stats import band_statistics
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])
 stats = band_statistics(
-    index=pd.read_parquet(smk.input.index), split=smk.params.split, threads=smk.threads
+    index=pd.read_parquet(smk.input.index),
+    split=smk.params.split,
+    threads=smk.threads,
+    dask_scheduler=smk.params.dask_scheduler,
 )
 write_json(stats, smk.output.stats)
