@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -12,11 +13,13 @@ from pipeline import demo
 from pipeline.demo import (
     INSTRUMENTS,
     build_demo_dataset,
+    is_anhemitonic,
     meter_tag,
     mode_tag,
     split_abc_tunes,
 )
 from pipeline.errors import ConfigError
+from pipeline.render import ScoreNotes
 
 _ALL_TAGS = set(INSTRUMENTS) | {
     "monophonic",
@@ -68,7 +71,12 @@ def test_mode_tag_needs_declared_key_estimate_and_final_note_to_agree() -> None:
     assert mode_tag(**e_minor, final_pitch_class=4, declared_mode="major", declared_tonic=7) is None
     assert mode_tag(**g_major, final_pitch_class=2, declared_mode="major", declared_tonic=7) is None
     assert mode_tag(**g_major, final_pitch_class=7, declared_mode="modal") is None
-    # signature only (Essen K: field): the estimate's signature must match
+    # tonic only (Essen K: field): the estimate's tonic must match
+    assert mode_tag(**e_minor, final_pitch_class=4, declared_mode=None, declared_tonic=4) == (
+        "minor"
+    )
+    assert mode_tag(**e_minor, final_pitch_class=4, declared_mode=None, declared_tonic=7) is None
+    # signature only (MusicXML key without mode): the estimate's signature must match
     assert mode_tag(**e_minor, final_pitch_class=4, declared_mode=None, declared_sharps=1) == (
         "minor"
     )
@@ -76,6 +84,29 @@ def test_mode_tag_needs_declared_key_estimate_and_final_note_to_agree() -> None:
     assert (
         mode_tag(**e_minor, final_pitch_class=None, declared_mode=None, declared_sharps=1) is None
     )
+    # nothing declared, or a pentatonic melody: no tag
+    assert mode_tag(**e_minor, final_pitch_class=4, declared_mode=None) is None
+    kwargs = {"final_pitch_class": 7, "declared_mode": "major", "declared_tonic": 7}
+    assert mode_tag(**g_major, **kwargs, anhemitonic=True) is None
+
+
+def test_pentatonic_melodies_are_anhemitonic() -> None:
+    def notes(midis, durations=None):
+        n = len(midis)
+        return ScoreNotes(
+            onset_ql=np.arange(n, dtype=float),
+            duration_ql=np.ones(n) if durations is None else np.asarray(durations, float),
+            pitch=np.asarray(midis, np.int16),
+            beat_strength=np.ones(n, np.float32),
+            part=np.zeros(n, np.int16),
+            n_parts=1,
+            length_ql=float(n),
+        )
+
+    assert is_anhemitonic(notes([60, 62, 64, 67, 69, 72]))  # C D E G A
+    assert not is_anhemitonic(notes([60, 62, 64, 65, 67]))  # C D E F G
+    # a short passing F (1 % of the time) does not make a pentatonic tune diatonic
+    assert is_anhemitonic(notes([60, 62, 64, 65, 67], [30, 30, 20, 1, 19]))
 
 
 def test_split_abc_tunes_reads_headers_and_meter_changes() -> None:
@@ -113,7 +144,7 @@ def test_a_three_four_tune_is_tagged_triple_and_major() -> None:
         origin="test",
         track_id="german-test-0001",
         artist="essen-test",
-        signature_only=True,
+        tonic_only=True,
     )
     analysis = demo._analyse(cand)
     assert not isinstance(analysis, str), analysis

@@ -12,7 +12,8 @@ is rendered in-process (:mod:`pipeline.render`) to a fixed-length mono FLAC. Tag
   meters stay untagged (ABC tunes in other meters, or that change meter, are not drawn);
   velocity follows beat strength so downbeats are louder;
 - mode: ``major`` / ``minor`` only where the declared key, a Krumhansl-Kessler estimate
-  (music21 ``analyze('key')``) and the final (lowest final) note agree, see :func:`mode_tag`;
+  (music21 ``analyze('key')``) and the final (lowest final) note agree, and the melody is not
+  pentatonic, see :func:`mode_tag`;
 - tempo: ``slow`` / ``fast`` from two separated ranges of beats per minute (the beat is a
   quarter note in simple meters and a dotted quarter in 3/8 and compound meters), see
   ``TEMPO_BPM``;
@@ -57,6 +58,7 @@ __all__ = [
     "TEMPO_BPM",
     "AbcTune",
     "build_demo_dataset",
+    "is_anhemitonic",
     "meter_tag",
     "mode_tag",
     "split_abc_tunes",
@@ -154,6 +156,7 @@ def mode_tag(
     declared_mode: str | None,
     declared_tonic: int | None = None,
     declared_sharps: int | None = None,
+    anhemitonic: bool = False,
 ) -> str | None:
     """``"major"`` / ``"minor"`` where declared key, key estimate and final note agree.
 
@@ -167,26 +170,56 @@ def mode_tag(
     declared_mode : str or None
         ``"major"`` / ``"minor"`` when the score declares its mode (ABC ``K:Gm``, a MusicXML
         key with a mode): the estimate must have that mode and ``declared_tonic``. ``None``
-        when only a key signature is declared (the Essen encodings, MusicXML without a mode):
-        the estimate's signature must equal ``declared_sharps``. Anything else (``"modal"``:
-        dorian, mixolydian, ...) gives no tag.
+        when the mode is not declared: the estimate must then agree with what is declared,
+        ``declared_tonic`` (the Essen ``K:`` field names the tonic only) and/or
+        ``declared_sharps`` (a MusicXML key signature without a mode). Anything else
+        (``"modal"``: dorian, mixolydian, ...) gives no tag.
     declared_tonic, declared_sharps : int or None
         Declared tonic pitch class, and declared key signature.
+    anhemitonic : bool
+        The melody has no semitone between its main pitch classes (pentatonic): no tag.
 
     Returns
     -------
     str or None
     """
-    if estimate_mode not in ("major", "minor"):
+    if anhemitonic or estimate_mode not in ("major", "minor"):
         return None
-    if final_pitch_class is None or final_pitch_class % 12 != estimate_tonic % 12:
+    tonic = estimate_tonic % 12
+    if final_pitch_class is None or final_pitch_class % 12 != tonic:
         return None
     if declared_mode in ("major", "minor"):
-        agree = declared_mode == estimate_mode and declared_tonic == estimate_tonic % 12
+        agree = declared_mode == estimate_mode and declared_tonic == tonic
         return estimate_mode if agree else None
-    if declared_mode is None and declared_sharps is not None:
-        return estimate_mode if declared_sharps == estimate_sharps else None
-    return None
+    if declared_mode is not None or (declared_tonic is None and declared_sharps is None):
+        return None
+    if declared_tonic is not None and declared_tonic != tonic:
+        return None
+    if declared_sharps is not None and declared_sharps != estimate_sharps:
+        return None
+    return estimate_mode
+
+
+def is_anhemitonic(notes: ScoreNotes, *, min_share: float = 0.03) -> bool:
+    """Whether no two main pitch classes of the notes lie a semitone apart (pentatonic).
+
+    Parameters
+    ----------
+    notes : ScoreNotes
+        The notes; each pitch class is weighted by its total duration.
+    min_share : float
+        Pitch classes holding less than this share of the total duration (passing and
+        ornamental notes) are ignored.
+
+    Returns
+    -------
+    bool
+    """
+    weights = np.bincount(notes.pitch % 12, weights=notes.duration_ql, minlength=12)
+    if not weights.sum() > 0:
+        return False
+    main = weights / weights.sum() >= min_share
+    return not bool(np.any(main & np.roll(main, -1)))
 
 
 # ----------------------------------------------------------------------------- ABC index
@@ -338,7 +371,7 @@ def _bach_candidates(root: Path) -> list[_Candidate]:
 
 
 def _abc_candidate(
-    *, source: str, tune: AbcTune, origin: str, track_id: str, artist: str, signature_only: bool
+    *, source: str, tune: AbcTune, origin: str, track_id: str, artist: str, tonic_only: bool
 ) -> _Candidate | None:
     meter = tune.fields.get("M", "")
     if meter_tag(meter) is None or tune.meter_changes or "K" not in tune.fields:
@@ -346,10 +379,10 @@ def _abc_candidate(
     tonic, mode, sharps = _abc_key(tune.fields["K"])
     if tonic is None:
         return None
-    if signature_only:  # Essen K: fields give the key signature, not the mode
+    if tonic_only:  # Essen K: fields name the tonic, not the mode (nor the signature)
         if mode != "major":
             return None
-        mode, tonic = None, None
+        mode, sharps = None, None
     return _Candidate(
         source=source,
         track_id=track_id,
@@ -377,7 +410,7 @@ def _irish_candidates(root: Path) -> list[_Candidate]:
                 origin=f"oneills1850/{path.name}#X{tune.number}",
                 track_id=f"irish-oneills-{tune.number:04d}",
                 artist=f"oneills-{_block(tune.number)}",
-                signature_only=False,
+                tonic_only=False,
             )
             if cand is not None:
                 out.append(cand)
@@ -399,7 +432,7 @@ def _essen_candidates(root: Path, source: str) -> list[_Candidate]:
                 origin=f"essenFolksong/{stem}.abc#{tune.index}",
                 track_id=f"{source}-{stem}-{tune.index:04d}",
                 artist=f"essen-{stem}-{group}",
-                signature_only=True,
+                tonic_only=True,
             )
             if cand is not None:
                 out.append(cand)
@@ -465,6 +498,7 @@ def _analyse(cand: _Candidate) -> _Analysis | str:
                 declared_mode=declared_mode,
                 declared_tonic=declared_tonic,
                 declared_sharps=declared_sharps,
+                anhemitonic=is_anhemitonic(notes),
             ),
             key_estimate=f"{estimate.tonic.name} {estimate.mode}",
         )

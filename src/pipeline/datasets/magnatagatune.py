@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -37,6 +36,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.datasets._common import option_path
 from pipeline.errors import ConfigError
 
 __all__ = ["load_records", "split_of_folder"]
@@ -75,17 +75,6 @@ def split_of_folder(*, mp3_path: str) -> str | None:
     return _SPLIT_BY_FOLDER.get(parts[0].lower())
 
 
-def _option_path(*, root: Path, options: Mapping[str, Any], key: str, default: str) -> Path:
-    """Read a path option; relative paths are relative to ``root``."""
-    value = options.get(key, default)
-    if not isinstance(value, str | os.PathLike) or str(value) == "":
-        raise ConfigError(
-            f"magnatagatune option {key!r} must be a non-empty path string, got {value!r}"
-        )
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else root / path
-
-
 def _artist_of(mp3_path: str) -> str | None:
     """Artist slug: the file name's first ``-``-separated field, or None when empty."""
     artist = PurePosixPath(mp3_path).name.split("-", 1)[0].strip()
@@ -121,10 +110,20 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         cell is not 0 or 1, or a ``clip_id`` appears twice.
     """
     root = Path(root)
-    annotations = _option_path(
-        root=root, options=options, key="annotations", default=DEFAULT_ANNOTATIONS
+    annotations = option_path(
+        format="magnatagatune",
+        root=root,
+        options=options,
+        key="annotations",
+        default=DEFAULT_ANNOTATIONS,
     )
-    audio_dir = _option_path(root=root, options=options, key="audio_dir", default=DEFAULT_AUDIO_DIR)
+    audio_dir = option_path(
+        format="magnatagatune",
+        root=root,
+        options=options,
+        key="audio_dir",
+        default=DEFAULT_AUDIO_DIR,
+    )
     if not annotations.is_file():
         raise ConfigError(
             f"MagnaTagATune annotation file '{annotations}' not found "

@@ -26,14 +26,13 @@ Conventions
 from __future__ import annotations
 
 import logging
-import math
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from pipeline.datasets._common import option_path, parse_duration
 from pipeline.errors import ConfigError
 
 __all__ = ["load_records", "read_tsv"]
@@ -45,17 +44,6 @@ DEFAULT_TSV = "autotagging_top50tags.tsv"
 DEFAULT_AUDIO_DIR = "audio"
 DEFAULT_SPLITS_DIR = "splits/split-0"
 SPLIT_FILES = {"train": "train", "validation": "valid", "test": "test"}
-
-
-def _option_path(*, root: Path, options: Mapping[str, Any], key: str, default: str) -> Path:
-    """Read a path option; relative paths are relative to ``root``."""
-    value = options.get(key, default)
-    if not isinstance(value, str | os.PathLike) or str(value) == "":
-        raise ConfigError(
-            f"mtg_jamendo option {key!r} must be a non-empty path string, got {value!r}"
-        )
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else root / path
 
 
 def _tag_prefixes(options: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -120,22 +108,6 @@ def read_tsv(*, path: Path) -> list[tuple[int, list[str]]]:
     return rows
 
 
-def _duration(*, text: str, path: Path, number: int) -> float:
-    """DURATION field as float; empty gives NaN."""
-    if text == "":
-        return math.nan
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise ConfigError(
-            f"MTG-Jamendo file '{path}', line {number}: DURATION {text!r} is not a "
-            "non-negative number of seconds"
-        )
-    return value
-
-
 def _read_splits(*, splits_dir: Path, stem: str) -> dict[str, str]:
     """Map track id to split from ``<stem>-train/-validation/-test.tsv``."""
     if not splits_dir.is_dir():
@@ -197,14 +169,22 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         appears twice in the main TSV or in two split files.
     """
     root = Path(root)
-    tsv = _option_path(root=root, options=options, key="tsv", default=DEFAULT_TSV)
-    audio_dir = _option_path(root=root, options=options, key="audio_dir", default=DEFAULT_AUDIO_DIR)
+    tsv = option_path(
+        format="mtg_jamendo", root=root, options=options, key="tsv", default=DEFAULT_TSV
+    )
+    audio_dir = option_path(
+        format="mtg_jamendo", root=root, options=options, key="audio_dir", default=DEFAULT_AUDIO_DIR
+    )
     prefixes = _tag_prefixes(options)
     if "splits_dir" in options and options["splits_dir"] is None:
         split_of: dict[str, str] = {}
     else:
-        splits_dir = _option_path(
-            root=root, options=options, key="splits_dir", default=DEFAULT_SPLITS_DIR
+        splits_dir = option_path(
+            format="mtg_jamendo",
+            root=root,
+            options=options,
+            key="splits_dir",
+            default=DEFAULT_SPLITS_DIR,
         )
         split_of = _read_splits(splits_dir=splits_dir, stem=tsv.stem)
 
@@ -228,7 +208,11 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         records["path"].append(str(audio_dir / relative))
         records["tags"].append(list(dict.fromkeys(tags)))
         records["artist"].append(artist_id or None)
-        durations.append(_duration(text=duration, path=tsv, number=number))
+        durations.append(
+            parse_duration(
+                text=duration, where=f"MTG-Jamendo file '{tsv}', line {number}", column="DURATION"
+            )
+        )
 
     n_unknown = len(split_of.keys() - line_of.keys())
     if n_unknown:

@@ -21,7 +21,6 @@ Conventions
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from collections.abc import Mapping
@@ -30,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.datasets._common import parse_duration
 from pipeline.errors import ConfigError
 
 __all__ = ["load_records"]
@@ -67,22 +67,6 @@ def _track_id_from_path(written: str) -> str:
     """Default track id: the path as written, without its extension, with ``/`` kept."""
     path = PurePosixPath(written)
     return str(path.with_suffix("")) if path.name else written
-
-
-def _duration(*, text: str, table: Path, line: int) -> float:
-    """A ``duration_s`` cell as float seconds; empty gives NaN."""
-    if text == "":
-        return math.nan
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value >= 0):
-        raise ConfigError(
-            f"table '{table}', line {line}: duration_s {text!r} is not a non-negative number "
-            "of seconds (leave the cell empty when unknown)"
-        )
-    return value
 
 
 def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
@@ -190,7 +174,13 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         records["tags"].append(list(dict.fromkeys(tag for tag in tags if tag)))
         records["split"].append(split)
         records["artist"].append(row.get("artist", "").strip() or None)
-        durations.append(_duration(text=row.get("duration_s", "").strip(), table=table, line=line))
+        durations.append(
+            parse_duration(
+                text=row.get("duration_s", "").strip(),
+                where=f"table '{table}', line {line}",
+                column="duration_s",
+            )
+        )
 
     return pd.DataFrame(
         {
