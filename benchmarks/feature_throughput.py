@@ -184,7 +184,9 @@ def synth(*, seed: int, sample_rate: int, channels: int, duration_s: float) -> n
         if i % 4 == 0:
             m = min(int(0.15 * sr), n - s)
             tt = np.arange(m) / sr
-            kick = np.sin(2 * np.pi * (50 * tt + 60 * (1 - np.exp(-30 * tt)) / 30)) * np.exp(-25 * tt)
+            kick = np.sin(2 * np.pi * (50 * tt + 60 * (1 - np.exp(-30 * tt)) / 30)) * np.exp(
+                -25 * tt
+            )
             out[s : s + m] += 0.4 * kick[:, None]
         m = min(int(0.05 * sr), n - s)
         hat = np.diff(rng.standard_normal(m + 1)) * np.exp(-np.arange(m) / sr * 80)
@@ -274,27 +276,53 @@ def _rusage_cpu() -> float:
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
+def _system_busy_s() -> float:
+    """CPU-seconds all processes on the machine have used (from /proc/stat), or NaN."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()[1:]
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[:8])
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return float("nan")
+
+
 class Meter:
-    """Wall, rusage (self + children) and process_time deltas."""
+    """Wall, rusage (self + children) and process_time deltas, and other processes' CPU."""
 
     def __init__(self) -> None:
         gc.collect()
+        self.busy0 = _system_busy_s()
         self.wall0 = time.perf_counter()
         self.cpu0 = _rusage_cpu()
         self.pt0 = time.process_time()
 
     def stop(self) -> dict[str, float]:
-        return {
-            "wall_s": time.perf_counter() - self.wall0,
-            "cpu_s": _rusage_cpu() - self.cpu0,
-            "process_time_s": time.process_time() - self.pt0,
-        }
+        wall = time.perf_counter() - self.wall0
+        cpu = _rusage_cpu() - self.cpu0
+        r = {"wall_s": wall, "cpu_s": cpu, "process_time_s": time.process_time() - self.pt0}
+        # CPU that other processes took meanwhile, in cores (jiffy resolution: 10 ms).
+        r["others_cores"] = max(_system_busy_s() - self.busy0 - cpu, 0.0) / wall
+        return r
+
+
+def wait_quiet(max_wait_s: float, *, threshold_cores: float = 0.1, sample_s: float = 0.5) -> float:
+    """Wait (at most ``max_wait_s``) until other processes use < ``threshold_cores`` cores.
+
+    Returns the seconds waited.
+    """
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < max_wait_s:
+        b0, c0 = _system_busy_s(), _rusage_cpu()
+        time.sleep(sample_s)
+        others = (_system_busy_s() - b0 - (_rusage_cpu() - c0)) / sample_s
+        if not others >= threshold_cores:  # NaN (no /proc/stat) counts as quiet
+            break
+    return time.perf_counter() - t0
 
 
 def run_pipeline(paths: list[Path], *, workers: int, scratch: Path) -> dict[str, float]:
-    tracks = pd.DataFrame(
-        {"track_id": [p.stem for p in paths], "path": [str(p) for p in paths]}
-    )
+    tracks = pd.DataFrame({"track_id": [p.stem for p in paths], "path": [str(p) for p in paths]})
     store = scratch / f"pipeline_{workers}.zarr"
     failed = scratch / f"pipeline_{workers}_failed.parquet"
     shutil.rmtree(store, ignore_errors=True)
@@ -350,6 +378,32 @@ def run_naive(paths: list[Path], *, workers: int, scratch: Path) -> dict[str, fl
     return r
 
 
+def run_compute_only(paths: list[Path], *, workers: int, scratch: Path) -> dict[str, float]:
+    """Diagnostic: extract_track over a plain thread pool, no Dask rounds, no store."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pipeline.extract import extract_track
+
+    extractor = make_extractor(FeatureSettings(name="logmel"))
+    n_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        m = Meter()
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(
+                pool.map(
+                    lambda p: extract_track(track_id=p.stem, path=str(p), extractor=extractor),
+                    paths,
+                )
+            )
+        r = m.stop()
+    finally:
+        torch.set_num_threads(n_threads)
+    if any(res.windows is None for res in results):
+        raise RuntimeError("extract_track failed on some files")
+    return r
+
+
 def check_agreement(path: Path, scratch: Path) -> dict[str, float]:
     """Max |pipeline - naive| in dB on one file (naive clamped at top_db=80, as its default)."""
     run_pipeline([path], workers=1, scratch=scratch)
@@ -379,7 +433,7 @@ class _Acc:
 
 def _instrument(acc: _Acc):
     """Timing wrappers around what iter_windows calls; returns a function that undoes them."""
-    clock = time.perf_counter
+    clock = time.process_time  # CPU of all threads (Zarr's I/O thread too)
     orig_open, orig_downmix, orig_soxr = paudio._open, paudio.downmix, paudio.soxr
 
     class _TimedFile:
@@ -443,7 +497,7 @@ def _instrument(acc: _Acc):
 
 def _profile_once(paths: list[Path], scratch: Path, settings: FeatureSettings) -> dict[str, float]:
     """extract_track's steps, inlined, each timed; StoreWriter as extract_shard uses it."""
-    clock = time.perf_counter
+    clock = time.process_time  # CPU of all threads (Zarr's I/O thread too)
     acc = _Acc()
     extractor = make_extractor(settings)
     store = scratch / "profile.zarr"
@@ -507,14 +561,22 @@ def _profile_once(paths: list[Path], scratch: Path, settings: FeatureSettings) -
 
 
 def profile_pipeline(
-    paths: list[Path], scratch: Path, repeats: int, cprofile_path: Path | None
+    paths: list[Path],
+    scratch: Path,
+    repeats: int,
+    cprofile_path: Path | None,
+    wait_s: float = 0.0,
 ) -> dict[str, float]:
-    """Per-file milliseconds of each stage, best of ``repeats``, single thread."""
+    """Per-file CPU milliseconds of each stage, best of ``repeats``, single thread."""
     settings = FeatureSettings(name="logmel")
     n_threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as extract_shard does
     try:
-        runs = [_profile_once(paths, scratch, settings) for _ in range(repeats)]
+        runs = []
+        for _ in range(repeats):
+            if wait_s > 0:
+                wait_quiet(wait_s)
+            runs.append(_profile_once(paths, scratch, settings))
         if cprofile_path is not None:
             prof = cProfile.Profile()
             prof.enable()
@@ -529,13 +591,17 @@ def profile_pipeline(
     return {k: 1000.0 * min(r.get(k, 0.0) for r in runs) / len(paths) for k in keys}
 
 
-def profile_naive(paths: list[Path], scratch: Path, repeats: int) -> dict[str, float]:
-    """Per-file milliseconds of the naive loop's steps, best of ``repeats``."""
-    clock = time.perf_counter
+def profile_naive(
+    paths: list[Path], scratch: Path, repeats: int, wait_s: float = 0.0
+) -> dict[str, float]:
+    """Per-file CPU milliseconds of the naive loop's steps, best of ``repeats``."""
+    clock = time.process_time  # CPU of all threads (Zarr's I/O thread too)
     out_dir = scratch / "naive_profile"
     out_dir.mkdir(exist_ok=True)
     runs = []
     for _ in range(repeats):
+        if wait_s > 0:
+            wait_quiet(wait_s)
         acc = _Acc()
         for p in paths:
             t = clock()
@@ -561,6 +627,13 @@ def profile_naive(paths: list[Path], scratch: Path, repeats: int) -> dict[str, f
 # --------------------------------------------------------------------------------------------
 
 
+def _cpu_pressure() -> str:
+    try:
+        return Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except (OSError, IndexError):
+        return ""
+
+
 def machine_info() -> dict:
     model = ""
     try:
@@ -576,6 +649,7 @@ def machine_info() -> dict:
         "platform": platform.platform(),
         "python": sys.version.split()[0],
         "load_avg_at_start": list(os.getloadavg()),
+        "cpu_pressure_at_start": _cpu_pressure(),
         "versions": {
             "numpy": np.__version__,
             "librosa": librosa.__version__,
@@ -587,13 +661,10 @@ def machine_info() -> dict:
             "dask": __import__("dask").__version__,
         },
         "thread_env": {
-            k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+            k: os.environ.get(k)
+            for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
         },
     }
-
-
-def _fmt_ms(x: float) -> str:
-    return f"{x:8.2f}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -602,12 +673,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--n-stereo", type=int, default=None, help="44.1 kHz stereo files (default n-files / 2)"
     )
-    ap.add_argument("--repeats", type=int, default=3, help="timed repeats per config (default 3)")
+    ap.add_argument("--repeats", type=int, default=4, help="timed repeats per config (default 4)")
     ap.add_argument("--quick", action="store_true", help="16 + 8 files, 2 repeats")
     ap.add_argument("--workdir", type=Path, default=None, help="keep generated files here")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON output path")
     ap.add_argument("--no-profile", action="store_true", help="skip the per-stage profile")
+    ap.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each timed run, wait up to SECONDS for other processes to go quiet "
+        "(< 0.1 cores); for shared machines (default 0: no waiting)",
+    )
+    ap.add_argument(
+        "--profile-files",
+        type=int,
+        default=24,
+        help="MTAT-style files in the per-stage profile (half as many stereo; default 24)",
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.n_files, args.repeats = min(args.n_files, 16), min(args.repeats, 2)
@@ -647,25 +732,32 @@ def main(argv: list[str] | None = None) -> int:
             )
 
         # ---- warm-up (untimed): imports, lazy modules, page cache ------------------------
-        for k, (c, paths) in sets.items():
+        for _, paths in sets.values():
             run_pipeline(paths[:4], workers=1, scratch=scratch)
             run_naive(paths[:2], workers=1, scratch=scratch)
-        agreement = {k: check_agreement(paths[0], scratch) for k, (c, paths) in sets.items()}
+        agreement = {k: check_agreement(paths[0], scratch) for k, (_, paths) in sets.items()}
 
         # ---- timed runs, round-robin -----------------------------------------------------
         configs = [
             (k, method, workers)
             for k in sets
-            for method in ("pipeline", "naive")
+            for method in ("pipeline", "naive", "compute-only")
             for workers in (1, 2)
         ]
+        runners = {"pipeline": run_pipeline, "naive": run_naive, "compute-only": run_compute_only}
         raw: dict[tuple, list[dict]] = {cfg: [] for cfg in configs}
+        waited = 0.0
         for rep in range(args.repeats):
             for cfg in configs:
                 k, method, workers = cfg
-                fn = run_pipeline if method == "pipeline" else run_naive
-                raw[cfg].append(fn(sets[k][1], workers=workers, scratch=scratch))
-            print(f"  repeat {rep + 1}/{args.repeats} done", flush=True)
+                if args.wait_quiet > 0:
+                    waited += wait_quiet(args.wait_quiet)
+                raw[cfg].append(runners[method](sets[k][1], workers=workers, scratch=scratch))
+            print(
+                f"  repeat {rep + 1}/{args.repeats} done"
+                + (f" (waited {waited:.0f} s for quiet so far)" if args.wait_quiet > 0 else ""),
+                flush=True,
+            )
 
         results = []
         best: dict[tuple, dict] = {}
@@ -674,6 +766,7 @@ def main(argv: list[str] | None = None) -> int:
             audio_s = files_info[k]["audio_s_total"]
             wall = min(r["wall_s"] for r in raw[cfg])
             cpu = min(r["cpu_s"] for r in raw[cfg])
+            fastest = min(raw[cfg], key=lambda r: r["wall_s"])
             row = {
                 "content": k,
                 "method": method,
@@ -685,6 +778,7 @@ def main(argv: list[str] | None = None) -> int:
                 "x_rt_per_cpu_s": audio_s / cpu,
                 "x_rt_per_wall_s": audio_s / wall,
                 "ms_cpu_per_file": 1000 * cpu / files_info[k]["n_files"],
+                "others_cores_in_fastest": fastest["others_cores"],
                 "repeats": raw[cfg],
             }
             best[cfg] = row
@@ -692,7 +786,7 @@ def main(argv: list[str] | None = None) -> int:
 
         derived = {}
         for k in sets:
-            for method in ("pipeline", "naive"):
+            for method in ("pipeline", "naive", "compute-only"):
                 derived[f"{k}_{method}_speedup_2"] = (
                     best[(k, method, 1)]["wall_s"] / best[(k, method, 2)]["wall_s"]
                 )
@@ -721,7 +815,9 @@ def main(argv: list[str] | None = None) -> int:
             {
                 "target": "MTAT-style: pipeline never slower than naive (min over 1/2 workers, "
                 "CPU and wall)",
-                "value": min(derived[f"mtat_vs_naive_{m}_w{w}"] for m in ("cpu", "wall") for w in (1, 2)),
+                "value": min(
+                    derived[f"mtat_vs_naive_{m}_w{w}"] for m in ("cpu", "wall") for w in (1, 2)
+                ),
                 "threshold": TARGETS["mtat_vs_naive"],
             },
             {
@@ -743,17 +839,23 @@ def main(argv: list[str] | None = None) -> int:
         naive_profile = {}
         if not args.no_profile:
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            for k, (c, paths) in sets.items():
+            for k, (_, all_paths) in sets.items():
+                n_prof = args.profile_files if k == MTAT.key else max(args.profile_files // 2, 1)
+                paths = all_paths[:n_prof]
                 profile[k] = profile_pipeline(
                     paths,
                     scratch,
                     repeats=max(args.repeats, 3),
                     cprofile_path=args.out.parent / f"feature_profile_{k}.txt",
+                    wait_s=args.wait_quiet,
                 )
-                profile[k]["extract_shard_threads1_wall"] = (
-                    1000 * best[(k, "pipeline", 1)]["wall_s"] / len(paths)
+                profile[k]["n_files"] = len(paths)
+                profile[k]["extract_shard_threads1_cpu"] = (
+                    1000 * best[(k, "pipeline", 1)]["cpu_s"] / len(all_paths)
                 )
-                naive_profile[k] = profile_naive(paths, scratch, repeats=max(args.repeats, 3))
+                naive_profile[k] = profile_naive(
+                    paths, scratch, repeats=max(args.repeats, 3), wait_s=args.wait_quiet
+                )
 
         # ---- print -----------------------------------------------------------------------
         print()
@@ -764,28 +866,44 @@ def main(argv: list[str] | None = None) -> int:
         hdr = (
             f"{'content':<28} {'method':<9} {'wkr':>3} {'files':>5} {'audio s':>8} "
             f"{'wall s':>7} {'CPU s':>7} {'xRT/CPU-s':>10} {'xRT/wall-s':>11} {'ms CPU/file':>11}"
+            f" {'others':>6}"
         )
         print(hdr)
         print("-" * len(hdr))
         for row in results:
             label = sets[row["content"]][0].label
+            if row["method"] == "compute-only" and row["workers"] == 1:
+                print(f"{'  diagnostic, not a contender:':<28}")
             print(
                 f"{label:<28} {row['method']:<9} {row['workers']:>3} {row['n_files']:>5} "
                 f"{row['audio_s']:>8.0f} {row['wall_s']:>7.3f} {row['cpu_s']:>7.3f} "
                 f"{row['x_rt_per_cpu_s']:>10.0f} {row['x_rt_per_wall_s']:>11.0f} "
-                f"{row['ms_cpu_per_file']:>11.2f}"
+                f"{row['ms_cpu_per_file']:>11.2f} {row['others_cores_in_fastest']:>6.2f}"
             )
+        print(
+            "xRT = seconds of audio per second; 'others' = cores used by other processes during "
+            "the fastest repeat;\ncompute-only = extract_track over a 2-thread pool, no Dask "
+            "rounds, no store (shows what the hardware allows)"
+        )
         print()
         for k in sets:
-            label = sets[k][0].label
+            d = {key.removeprefix(f"{k}_"): v for key, v in derived.items() if key.startswith(k)}
             print(
-                f"{label:<28} pipeline/naive per CPU-s: 1 wkr {derived[f'{k}_vs_naive_cpu_w1']:.2f}x, "
-                f"2 wkr {derived[f'{k}_vs_naive_cpu_w2']:.2f}x; per wall-s: 1 wkr "
-                f"{derived[f'{k}_vs_naive_wall_w1']:.2f}x, 2 wkr {derived[f'{k}_vs_naive_wall_w2']:.2f}x"
+                f"{sets[k][0].label:<28} pipeline/naive per CPU-s: "
+                f"1 wkr {d['vs_naive_cpu_w1']:.2f}x, 2 wkr {d['vs_naive_cpu_w2']:.2f}x; "
+                f"per wall-s: 1 wkr {d['vs_naive_wall_w1']:.2f}x, "
+                f"2 wkr {d['vs_naive_wall_w2']:.2f}x"
             )
             print(
                 f"{'':<28} speed-up on 2 cores (wall 1 / wall 2): pipeline "
-                f"{derived[f'{k}_pipeline_speedup_2']:.2f}x, naive {derived[f'{k}_naive_speedup_2']:.2f}x"
+                f"{d['pipeline_speedup_2']:.2f}x, naive {d['naive_speedup_2']:.2f}x, "
+                f"compute-only {d['compute-only_speedup_2']:.2f}x"
+            )
+        busiest = max(row["others_cores_in_fastest"] for row in results)
+        if busiest > 0.1:
+            print(
+                f"NOTE: other processes used up to {busiest:.2f} cores during the fastest repeats: "
+                "wall times (and 2-worker speed-ups) are pessimistic; rerun on a quiet machine."
             )
         print()
         print("Targets")
@@ -812,16 +930,20 @@ def main(argv: list[str] | None = None) -> int:
                 ("zarr_close", "Zarr: StoreWriter.close (rest+index)"),
                 ("zarr_create", "Zarr: StoreWriter.__init__"),
                 ("total", "total (1 thread, no Dask)"),
-                ("extract_shard_threads1_wall", "extract_shard(threads=1) wall"),
+                ("extract_shard_threads1_cpu", "extract_shard(threads=1), timed run"),
             ]
             print()
-            print("Pipeline profile, ms per file (best of repeats, single thread, wall clock)")
+            print(
+                "Pipeline profile, CPU ms per file (best of repeats, single thread, process_time; "
+                + ", ".join(f"{profile[k]['n_files']} {k} files" for k in profile)
+                + ")"
+            )
             keys = list(profile)
             print(f"  {'stage':<40}" + "".join(f"{sets[k][0].label[:22]:>24}" for k in keys))
             for key, name in stages:
                 print(f"  {name:<40}" + "".join(f"{profile[k].get(key, 0.0):>24.2f}" for k in keys))
             print()
-            print("Naive loop profile, ms per file")
+            print("Naive loop profile, CPU ms per file (1 process)")
             for key in naive_profile[keys[0]]:
                 print(f"  {key:<40}" + "".join(f"{naive_profile[k][key]:>24.2f}" for k in keys))
         elapsed = time.perf_counter() - t_start
@@ -833,19 +955,26 @@ def main(argv: list[str] | None = None) -> int:
             "date": _dt.datetime.now().isoformat(timespec="seconds"),
             "machine": machine,
             "load_avg_at_end": list(os.getloadavg()),
+            "cpu_pressure_at_end": _cpu_pressure(),
             "args": {
                 "n_files": args.n_files,
                 "n_stereo": n_stereo,
                 "repeats": args.repeats,
                 "quick": args.quick,
+                "wait_quiet": args.wait_quiet,
                 "seed": args.seed,
             },
             "settings": {
                 "pipeline": FeatureSettings(name="logmel").to_dict(),
                 "pipeline_storage": {"compression": "none", "windows_per_shard": 0},
-                "naive": {"sr": SR, "n_fft": N_FFT, "hop_length": HOP, "n_mels": N_MELS,
-                          "power_to_db": "defaults (ref=1, amin=1e-10, top_db=80)",
-                          "save": "np.save float32 per file"},
+                "naive": {
+                    "sr": SR,
+                    "n_fft": N_FFT,
+                    "hop_length": HOP,
+                    "n_mels": N_MELS,
+                    "power_to_db": "defaults (ref=1, amin=1e-10, top_db=80)",
+                    "save": "np.save float32 per file",
+                },
                 "workers": "pipeline: extract_shard(threads=N) (Dask threads); naive: 1 = loop "
                 "in-process, 2 = multiprocessing fork Pool(2), map chunksize=1, pool start/join "
                 "timed",
@@ -859,6 +988,7 @@ def main(argv: list[str] | None = None) -> int:
             "profile_ms_per_file": profile,
             "naive_profile_ms_per_file": naive_profile,
             "elapsed_s": elapsed,
+            "waited_for_quiet_s": waited,
         }
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(payload, indent=2))

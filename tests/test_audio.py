@@ -150,11 +150,6 @@ def test_downmix_stereo_and_multichannel_equal_mean() -> None:
     np.testing.assert_array_equal(downmix(flat), flat)
 
 
-@pytest.mark.xfail(
-    reason="BUG: downmix returns the input dtype (float64, or overflowing int16 sums) for 2+ "
-    "channels although it documents float32; it should cast the block to float32 first",
-    strict=True,
-)
 def test_downmix_returns_float32_for_any_input_dtype() -> None:
     block = np.random.default_rng(2).standard_normal((100, 2))  # float64
     assert downmix(block).dtype == np.float32
@@ -203,7 +198,9 @@ def test_resampling_preserves_tone_frequency(
         assert 0.45 < np.abs(window[SR // 2 : -SR // 2]).max() < 0.6
 
 
-@pytest.mark.parametrize(("suffix", "sample_rate", "channels"), [(".wav", 44100, 2), (".ogg", 22050, 1)])
+@pytest.mark.parametrize(
+    ("suffix", "sample_rate", "channels"), [(".wav", 44100, 2), (".ogg", 22050, 1)]
+)
 def test_small_blocks_give_the_same_windows_as_one_block(
     tmp_path: Path, suffix: str, sample_rate: int, channels: int
 ) -> None:
@@ -304,3 +301,18 @@ def test_window_settings_lengths_and_dict() -> None:
 def test_window_settings_reject_bad_values(kwargs: dict, key: str) -> None:
     with pytest.raises(ConfigError, match=key):
         WindowSettings(**kwargs)
+
+
+def test_truncated_mp3_is_not_silently_shortened(tmp_path: Path) -> None:
+    full = write_audio(tmp_path / "full.mp3", duration_s=4.0)
+    data = full.read_bytes()
+    cut = tmp_path / "cut.mp3"
+    cut.write_bytes(data[: len(data) // 2])
+    info = DecodeInfo(path=str(cut))
+    try:
+        read_windows(path=cut, settings=WindowSettings(length_s=1.0, hop_s=1.0), info=info)
+    except AudioError as exc:
+        assert str(cut) in str(exc)
+        return
+    assert info.duration_s < 3.0  # the loss is real ...
+    assert info.warnings, "... and must be reported"

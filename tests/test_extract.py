@@ -14,10 +14,16 @@ from pipeline.features import FeatureSettings, make_extractor
 from pipeline.store import FeatureStore
 from tests.audio import write_audio
 
+
+@pytest.fixture(autouse=True)
+def _local_dask(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+
+
 WINDOW = WindowSettings(length_s=1.0, hop_s=1.0, min_tail_s=0.3)
 SETTINGS = FeatureSettings(name="logmel", window=WINDOW, n_mels=24, n_frames=63)
 
-# (track_id, file name, write_audio options or a bad kind, expected windows)
+# track_id: (file name, write_audio options, expected number of windows)
 GOOD = {
     "wav16k": ("a.wav", {"duration_s": 2.5}, 3),
     "flac8k": ("b.flac", {"duration_s": 1.6, "sample_rate": 8000, "freq_hz": 1200.0}, 2),
@@ -220,3 +226,24 @@ def test_extract_track_drop_short_is_a_decode_error(tmp_path: Path) -> None:
     assert result.windows is None
     assert len(result.failures) == 1
     assert result.failures[0]["stage"] == "decode" and str(path) in result.failures[0]["error"]
+
+
+def test_shard_without_tracks_writes_an_empty_store(tmp_path: Path) -> None:
+    summary = extract_shard(
+        tracks=pd.DataFrame({"track_id": [], "path": []}),
+        settings=SETTINGS,
+        store_path=tmp_path / "empty.zarr",
+        failed_path=tmp_path / "failed.parquet",
+        threads=2,
+    )
+    assert summary == {
+        "n_tracks": 0,
+        "n_stored": 0,
+        "n_failed": 0,
+        "n_warnings": 0,
+        "n_windows": 0,
+    }
+    store = FeatureStore(tmp_path / "empty.zarr")
+    assert store.windows.shape == (0, 24, 63)
+    assert store.attrs["features"]["name"] == "logmel"
+    assert pd.read_parquet(tmp_path / "failed.parquet").empty

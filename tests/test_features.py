@@ -158,11 +158,6 @@ def test_extractor_shapes() -> None:
     assert isinstance(make_extractor(_settings()), Extractor)
 
 
-@pytest.mark.xfail(
-    reason="BUG: n_frames < 9 with deltas passes FeatureSettings validation (and the schema), "
-    "then every window fails in librosa.feature.delta (width 9 > n_frames)",
-    strict=True,
-)
 def test_deltas_with_few_frames_fail_at_settings_or_work() -> None:
     try:
         settings = _settings(kind="mfcc", n_mfcc=13, deltas=1, n_frames=5)
@@ -252,11 +247,11 @@ def test_from_dict_needs_a_name() -> None:
         FeatureSettings.from_dict({"kind": "logmel"})
 
 
-@pytest.mark.xfail(
-    reason="BUG: FeatureSettings.from_dict passes window keys straight to WindowSettings(**), so "
-    "an unknown window key raises TypeError instead of ConfigError naming the key",
-    strict=True,
-)
 def test_unknown_window_key_raises_config_error() -> None:
     with pytest.raises(ConfigError, match="lenght_s"):
         FeatureSettings.from_dict({"kind": "logmel", "window": {"lenght_s": 2.0}}, name="lm")
+
+
+def test_negative_top_db_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="top_db"):
+        _settings(top_db=-10.0)

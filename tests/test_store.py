@@ -48,9 +48,7 @@ def test_round_trip(tmp_path: Path, compression: str, windows_per_shard: int) ->
     counts = [3, 1, 17, 20, 2, 4]  # 47 windows: crosses the 32-window buffer and shard edges
     tracks = _tracks(counts)
     path = tmp_path / "0003.zarr"
-    summary = _write(
-        path, tracks, compression=compression, windows_per_shard=windows_per_shard
-    )
+    summary = _write(path, tracks, compression=compression, windows_per_shard=windows_per_shard)
     assert summary == {"n_tracks": 6, "n_windows": 47}
 
     store = FeatureStore(path)
@@ -88,7 +86,9 @@ def test_file_count_on_disk(tmp_path: Path, windows_per_shard: int, n_files: int
     """Without sharding, one chunk file per window; with it, one file per shard of windows."""
     path = tmp_path / "s.zarr"
     _write(path, _tracks([10, 13]), windows_per_shard=windows_per_shard)
-    chunk_files = [p for p in (path / "windows").rglob("*") if p.is_file() and p.name != "zarr.json"]
+    chunk_files = [
+        p for p in (path / "windows").rglob("*") if p.is_file() and p.name != "zarr.json"
+    ]
     assert len(chunk_files) == n_files
 
 

@@ -104,8 +104,9 @@ def downmix(block: np.ndarray) -> np.ndarray:
     -------
     np.ndarray, shape (n_samples,), float32
     """
+    block = np.asarray(block, dtype=np.float32)
     if block.ndim == 1:
-        return block.astype(np.float32, copy=False)
+        return block
     n_channels = block.shape[1]
     if n_channels == 1:
         return np.ascontiguousarray(block[:, 0], dtype=np.float32)
@@ -207,6 +208,12 @@ def iter_windows(
                 consumed += hop
             if last:
                 break
+        if f.seekable() and not info.truncated and f.frames > 0 and n_read < 0.99 * f.frames:
+            # libsndfile corrects WAV/OGG frame counts itself; a short MP3 shows up here.
+            info.warnings.append(
+                f"decoded {n_read} of the {f.frames} frames the header declares: "
+                "file truncated or corrupt"
+            )
     info.duration_s = n_read / info.source_sample_rate if info.source_sample_rate else 0.0
     if info.truncated:
         info.warnings.append(

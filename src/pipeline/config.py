@@ -118,6 +118,10 @@ def validate_config(
                 f"{source}: datasets.{name}.features: {unknown} not defined under features:; "
                 f"defined: {sorted(filled['features'])}"
             )
+        if dataset["format"] in ("table", "scores") and "table" not in dataset:
+            raise ConfigError(
+                f"{source}: datasets.{name}.table: required for format {dataset['format']!r}"
+            )
         if dataset["format"] not in ("demo",) and "root" not in dataset:
             raise ConfigError(
                 f"{source}: datasets.{name}.root: required for format {dataset['format']!r}"

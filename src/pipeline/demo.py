@@ -19,13 +19,17 @@ is rendered in-process (:mod:`pipeline.render`) to a fixed-length mono FLAC. Tag
   ``TEMPO_BPM``;
 - source collection: ``bach``, ``irish``, ``german``, ``chinese``.
 
+Instruments are dealt evenly over all clips and slow/fast evenly within each collection, and
+ABC tunes are drawn with their meters taking turns, so that tags are balanced and as little
+tied to one another as the collections allow (``polyphonic`` is ``bach`` by construction).
+
 ``artist`` in ``tracks.csv`` is the grouping key for artist-aware splits. It keeps likely
 near-duplicates together while leaving each collection many groups: ``bach-bwv<N>`` (one
 work: a cantata's chorale, or one of the chorales BWV 250-438), ``essen-<file>-<code>`` (the
 Essen song code without its variant letter, so ``E0001``, ``E0001A`` and ``E0001B``, variants
 of one song, share a group), ``oneills-<first>-<last>`` (blocks of 25 consecutive tune
 numbers of O'Neill's book; the book's duplicated transcriptions of one tune number are read
-once).
+once). One chorale melody harmonised in two works (different BWV numbers) is not grouped.
 """
 
 from __future__ import annotations

@@ -85,6 +85,12 @@ class FeatureSettings:
             )
         if self.deltas not in (0, 1, 2):
             raise ConfigError(f"features.{self.name}.deltas: {self.deltas!r} is not 0, 1 or 2")
+        if self.top_db is not None and self.top_db < 0:
+            raise ConfigError(f"features.{self.name}.top_db: {self.top_db!r} must be >= 0")
+        if self.kind == "mfcc" and self.deltas and self.n_frames < 9:
+            raise ConfigError(
+                f"features.{self.name}.n_frames: {self.n_frames} must be >= 9 when deltas > 0"
+            )
         if self.kind == "mfcc" and not 0 < self.n_mfcc <= self.n_mels:
             raise ConfigError(
                 f"features.{self.name}.n_mfcc: {self.n_mfcc!r} must be in 1..n_mels={self.n_mels}"
@@ -132,7 +138,17 @@ class FeatureSettings:
             raise ConfigError(
                 f"features.{name}: unknown key(s) {unknown}; allowed: {sorted(known - {'name'})}"
             )
-        return cls(name=name, window=WindowSettings(**window), **settings)
+        allowed = {f.name for f in fields(WindowSettings)}
+        unknown = sorted(set(window) - allowed)
+        if unknown:
+            raise ConfigError(
+                f"features.{name}.window: unknown key(s) {unknown}; allowed: {sorted(allowed)}"
+            )
+        try:
+            window_settings = WindowSettings(**window)
+        except ConfigError as exc:
+            raise ConfigError(f"features.{name}.{exc}") from exc
+        return cls(name=name, window=window_settings, **settings)
 
 
 class Extractor:

@@ -61,7 +61,8 @@ def stable_unit(keys: Iterable[str], *, salt: str = "") -> np.ndarray:
     out = []
     for key in keys:
         digest = hashlib.blake2b(f"{salt}\x00{key}".encode(), digest_size=8).digest()
-        out.append(int.from_bytes(digest, "little") / 2.0**64)
+        # 53 bits: exactly representable, so the value stays strictly below 1.
+        out.append((int.from_bytes(digest, "little") >> 11) / 2.0**53)
     return np.asarray(out, dtype=np.float64)
 
 

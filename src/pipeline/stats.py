@@ -19,6 +19,7 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.extract import FAILURE_COLUMNS
+from pipeline.features import FeatureSettings
 from pipeline.io import write_json
 from pipeline.parallel import compute
 from pipeline.store import FeatureStore
@@ -100,10 +101,13 @@ def _valid_frames(
     sample_rate: int,
     hop_length: int,
     n_frames: int,
+    natural_frames: int,
 ) -> np.ndarray:
     """Frames of each window that hold audio rather than end padding, shape (n_windows,)."""
     remaining = np.maximum(durations_s - starts_s, 0.0) * sample_rate
-    return np.clip(np.ceil(remaining / hop_length).astype(np.int64) + 1, 1, n_frames)
+    audio_frames = np.ceil(remaining / hop_length).astype(np.int64) + 1
+    # Never count frames beyond the window's own (padding added to reach n_frames).
+    return np.clip(np.minimum(audio_frames, natural_frames), 1, n_frames)
 
 
 def _block_moments(
@@ -167,6 +171,7 @@ def band_statistics(
             sample_rate=settings["window"]["sample_rate"],
             hop_length=settings["hop_length"],
             n_frames=settings["n_frames"],
+            natural_frames=FeatureSettings.from_dict(settings).natural_n_frames,
         )
         for i in range(0, len(rows), block_windows):
             sl = slice(i, i + block_windows)
