@@ -154,7 +154,7 @@ def test_mfcc_and_deltas_match_librosa(n_mfcc: int, deltas: int) -> None:
 def test_extractor_shapes() -> None:
     assert make_extractor(_settings(n_mels=64)).shape == (64, NATURAL)
     assert make_extractor(_settings(kind="mfcc", n_mfcc=20, deltas=2)).n_bins == 60
-    assert set(FEATURE_KINDS) == {"logmel", "mfcc"}
+    assert set(FEATURE_KINDS) == {"logmel", "mfcc", "waveform"}
     assert isinstance(make_extractor(_settings()), Extractor)
 
 
@@ -255,3 +255,19 @@ def test_unknown_window_key_raises_config_error() -> None:
 def test_negative_top_db_is_rejected() -> None:
     with pytest.raises(ConfigError, match="top_db"):
         _settings(top_db=-10.0)
+
+
+def test_waveform_kind_stores_the_windows() -> None:
+    from pipeline.audio import WindowSettings
+    from pipeline.features import FeatureSettings, make_extractor
+
+    settings = FeatureSettings(
+        name="wave", kind="waveform", window=WindowSettings(length_s=0.5, hop_s=0.5)
+    )
+    extractor = make_extractor(settings)
+    rng = np.random.default_rng(0)
+    windows = rng.standard_normal((3, 8000)).astype(np.float32)
+    out = extractor(windows)
+    assert extractor.shape == (1, 8000)
+    assert out.shape == (3, 1, 8000)
+    np.testing.assert_array_equal(out[:, 0], windows)

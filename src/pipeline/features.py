@@ -32,7 +32,8 @@ class FeatureSettings:
     name : str
         The feature set's name in ``config.yaml`` (e.g. ``"logmel"``).
     kind : str
-        One of :data:`FEATURE_KINDS` (``"logmel"``, ``"mfcc"``).
+        One of :data:`FEATURE_KINDS` (``"logmel"``, ``"mfcc"``, ``"waveform"``; the latter
+        stores the resampled mono windows and ignores the spectral settings).
     window : WindowSettings
         Sample rate, window length and hop, tail policy.
     n_fft, hop_length : int
@@ -250,10 +251,36 @@ def _fix_frames(x: np.ndarray, *, n_frames: int, fill: float) -> np.ndarray:
     return np.pad(x, pad, constant_values=fill)
 
 
+class WaveformExtractor(Extractor):
+    """The windows themselves, for waveform models (e.g. Lee et al.'s sample-level CNN).
+
+    One row per window: shape (n_windows, 1, n_samples), stored float16 like other sets.
+    """
+
+    def __init__(self, settings: FeatureSettings) -> None:
+        self.settings = settings
+        self.floor_db = 0.0
+
+    @property
+    def n_bins(self) -> int:
+        """One row: the mono waveform."""
+        return 1
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Shape of one window, ``(1, window length in samples)``."""
+        return 1, self.settings.window.length
+
+    def __call__(self, windows: np.ndarray) -> np.ndarray:
+        """Windows as (n_windows, 1, n_samples) float32."""
+        return np.asarray(windows, dtype=np.float32)[:, None, :]
+
+
 #: Feature kinds and the extractor class that computes each.
 FEATURE_KINDS: dict[str, Callable[[FeatureSettings], Extractor]] = {
     "logmel": Extractor,
     "mfcc": Extractor,
+    "waveform": WaveformExtractor,
 }
 
 
