@@ -24,6 +24,7 @@ __all__ = [
     "validate_config",
     "feature_settings",
     "dataset_feature_sets",
+    "model_datasets",
     "ManifestSource",
     "manifest_source",
 ]
@@ -126,6 +127,23 @@ def validate_config(
             raise ConfigError(
                 f"{source}: datasets.{name}.root: required for format {dataset['format']!r}"
             )
+    for name, model in filled.get("models", {}).items():
+        if model["features"] not in filled["features"]:
+            raise ConfigError(
+                f"{source}: models.{name}.features: {model['features']!r} is not defined under "
+                f"features:; defined: {sorted(filled['features'])}"
+            )
+        for dataset in model.get("datasets", []):
+            if dataset not in filled["datasets"]:
+                raise ConfigError(
+                    f"{source}: models.{name}.datasets: {dataset!r} is not defined under "
+                    f"datasets:; defined: {sorted(filled['datasets'])}"
+                )
+            if model["features"] not in dataset_feature_sets(filled, dataset=dataset):
+                raise ConfigError(
+                    f"{source}: models.{name}: dataset {dataset!r} does not extract feature "
+                    f"set {model['features']!r}; add it to datasets.{dataset}.features"
+                )
     for name in filled["features"]:
         try:
             feature_settings(filled, name=name)  # cross-field checks (n_mfcc <= n_mels)
@@ -143,6 +161,19 @@ def feature_settings(config: Mapping[str, Any], *, name: str) -> FeatureSettings
             f"features.{name}: not defined; defined: {sorted(config['features'])}"
         ) from exc
     return FeatureSettings.from_dict(entry, name=name)
+
+
+def model_datasets(config: Mapping[str, Any], *, model: str) -> list[str]:
+    """Datasets a model is trained on: its ``datasets`` list, default every dataset that
+    extracts its feature set."""
+    entry = config["models"][model]
+    if "datasets" in entry:
+        return list(entry["datasets"])
+    return [
+        name
+        for name in config["datasets"]
+        if entry["features"] in dataset_feature_sets(config, dataset=name)
+    ]
 
 
 def dataset_feature_sets(config: Mapping[str, Any], *, dataset: str) -> list[str]:
