@@ -88,9 +88,7 @@ def build_model(
     """
     _load_architectures()
     if architecture not in ARCHITECTURES:
-        raise ConfigError(
-            f"architecture {architecture!r} is not one of {sorted(ARCHITECTURES)}"
-        )
+        raise ConfigError(f"architecture {architecture!r} is not one of {sorted(ARCHITECTURES)}")
     spec = ARCHITECTURES[architecture]
     hparams = dict(hparams or {})
     allowed = {f.name for f in fields(spec.config)}
@@ -100,7 +98,9 @@ def build_model(
             f"architecture {architecture!r}: unknown hyper-parameter(s) {unknown}; "
             f"allowed: {sorted(allowed)}"
         )
-    return spec.module(n_tags=n_tags, n_bins=n_bins, n_frames=n_frames, config=spec.config(**hparams))
+    return spec.module(
+        n_tags=n_tags, n_bins=n_bins, n_frames=n_frames, config=spec.config(**hparams)
+    )
 
 
 def _load_architectures() -> None:

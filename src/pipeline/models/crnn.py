@@ -58,7 +58,7 @@ class CRNNConfig:
         Dropout between GRU layers and before the classifier.
     """
 
-    width: int = 16
+    width: int = 4
     gru: int = 32
     gru_layers: int = 2
     activation: str = "elu"
@@ -68,7 +68,7 @@ class CRNNConfig:
     def __post_init__(self) -> None:
         check_positive("crnn", width=self.width, gru=self.gru, gru_layers=self.gru_layers)
         check_activation("crnn", self.activation)
-        check_dropout("crnn", self.conv_dropout)
+        check_dropout("crnn", self.conv_dropout, name="conv_dropout")
         check_dropout("crnn", self.dropout)
 
 

@@ -56,7 +56,7 @@ class FCNConfig:
     """
 
     depth: int = 4
-    width: int = 16
+    width: int = 4
     activation: str = "elu"
     dropout: float = 0.3
 

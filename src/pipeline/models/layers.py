@@ -5,12 +5,14 @@
 - :class:`AutoPool`: learned per-tag pooling of window predictions into song predictions
   (McFee, Salamon & Bello 2018).
 - :func:`pool_schedule`: a paper's pooling kernels, clamped so that any input size works.
+- :class:`Tagger`: the base class (``forward = classifier(embed(x))``).
 - :func:`count_parameters`, and small validators that raise :class:`ConfigError`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral, Real
 
 import torch
 from torch import nn
@@ -54,14 +56,14 @@ def count_parameters(model: nn.Module, *, trainable_only: bool = True) -> int:
 def check_positive(architecture: str, **values: int) -> None:
     """Raise ConfigError unless every value is an integer >= 1 (booleans are refused)."""
     for name, value in values.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
             raise ConfigError(f"{architecture}.{name}: {value!r} must be an integer >= 1")
 
 
-def check_dropout(architecture: str, dropout: float) -> None:
+def check_dropout(architecture: str, dropout: float, *, name: str = "dropout") -> None:
     """Raise ConfigError unless ``0 <= dropout < 1``."""
-    if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
-        raise ConfigError(f"{architecture}.dropout: {dropout!r} must be a number in [0, 1)")
+    if isinstance(dropout, bool) or not isinstance(dropout, Real) or not 0 <= dropout < 1:
+        raise ConfigError(f"{architecture}.{name}: {dropout!r} must be a number in [0, 1)")
 
 
 def check_activation(architecture: str, activation: str) -> None:
