@@ -1,4 +1,5 @@
-# Music auto-tagging workflow: raw audio + tags -> manifest -> Zarr features -> (models).
+# Music auto-tagging workflow: raw audio + tags -> manifest -> Zarr features -> trained,
+# evaluated taggers -> one leaderboard.
 # Rules live in workflow/rules, one file per stage; logic lives in src/pipeline.
 # Usage: snakemake --cores all            (see README.md)
 
@@ -10,11 +11,15 @@ wildcard_constraints:
     dataset=r"[A-Za-z0-9_-]+",
     features=r"[A-Za-z0-9_-]+",
     shard=r"\d{4}",
+    model=r"[A-Za-z0-9_-]+",
 
 
 include: "workflow/rules/data.smk"
 include: "workflow/rules/manifest.smk"
 include: "workflow/rules/features.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -7,6 +7,7 @@ from pipeline.config import (
     dataset_feature_sets,
     load_yaml,
     manifest_source,
+    model_datasets,
     validate_config,
 )
 from pipeline.manifest import shard_name
@@ -53,6 +54,8 @@ def all_targets():
         for features in dataset_feature_sets(config, dataset=dataset):
             folder = feature_dir(dataset, features)
             targets += [f"{folder}/index.parquet", f"{folder}/stats.json"]
+    if config["models"]:
+        targets += [f"{RESULTS}/leaderboard.{ext}" for ext in ("csv", "md", "html")]
     return targets
 
 
@@ -104,3 +107,73 @@ def shard_failures(wildcards):
     return [
         f"{folder}/{shard}.failed.parquet" for shard in shard_names(wildcards.dataset)
     ]
+
+
+def model_dir(dataset, model):
+    return f"{RESULTS}/{dataset}/models/{model}"
+
+
+def model_entry(wildcards):
+    """The validated config entry of {model}."""
+    return config["models"][wildcards.model]
+
+
+def model_params(wildcards):
+    """Everything that defines a model: a change re-trains that model only."""
+    return config["models"][wildcards.model]
+
+
+def model_threads(wildcards):
+    return config["models"][wildcards.model]["threads"]
+
+
+def train_inputs(wildcards):
+    """Index and band statistics of the model's feature set, the vocabulary, and the
+    checkpoint of the network an embedding model borrows (hparams.from_model)."""
+    entry = config["models"][wildcards.model]
+    folder = feature_dir(wildcards.dataset, entry["features"])
+    inputs = {
+        "index": f"{folder}/index.parquet",
+        "stats": f"{folder}/stats.json",
+        "vocabulary": f"{RESULTS}/{wildcards.dataset}/vocabulary.json",
+    }
+    source = entry.get("hparams", {}).get("from_model")
+    if source:
+        inputs["network"] = f"{model_dir(wildcards.dataset, source)}/checkpoint.pt"
+    return inputs
+
+
+def model_index(wildcards):
+    entry = config["models"][wildcards.model]
+    return f"{feature_dir(wildcards.dataset, entry['features'])}/index.parquet"
+
+
+def evaluated_models():
+    """(dataset, model) pairs: every model on every dataset it is trained on."""
+    return [
+        (dataset, model)
+        for model in config["models"]
+        for dataset in model_datasets(config, model=model)
+    ]
+
+
+def leaderboard_inputs(wildcards):
+    pairs = evaluated_models()
+    return {
+        "metrics": [f"{model_dir(d, m)}/evaluation/metrics.json" for d, m in pairs],
+        "summaries": [f"{model_dir(d, m)}/train_summary.json" for d, m in pairs],
+    }
+
+
+def leaderboard_params(wildcards):
+    return {
+        "pairs": evaluated_models(),
+        "models": config["models"],
+        "features": config["features"],
+    }
+
+
+def prediction_tables(wildcards):
+    folder = f"{model_dir(wildcards.dataset, wildcards.model)}/predictions"
+    names = ("eval_songs", "eval_windows", "valid_songs", "valid_windows")
+    return {name: f"{folder}/{name}.parquet" for name in names}

@@ -1,0 +1,18 @@
+"""Rule leaderboard: one table of all models on all datasets (CSV, Markdown, HTML)."""
+
+from pipeline.evaluate import write_leaderboard_from
+from pipeline.io import configure_logging
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+configure_logging(log_path=smk.log[0])
+p = smk.params.leaderboard
+write_leaderboard_from(
+    pairs=p["pairs"],
+    models=p["models"],
+    features=p["features"],
+    metrics=list(smk.input.metrics),
+    summaries=list(smk.input.summaries),
+    out_csv=smk.output.csv,
+    out_md=smk.output.md,
+    out_html=smk.output.html,
+)

@@ -1,0 +1,18 @@
+"""Rule train_model: train one configured model on one dataset."""
+
+from pathlib import Path
+
+from pipeline.io import configure_logging
+from pipeline.trainers import run_training
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+configure_logging(log_path=smk.log[0])
+run_training(
+    model=smk.params.model,
+    index_path=Path(smk.input.index),
+    stats_path=Path(smk.input.stats),
+    vocabulary_path=Path(smk.input.vocabulary),
+    out_dir=Path(smk.output.checkpoint).parent,
+    threads=smk.threads,
+    network_checkpoint=Path(smk.input.network) if "network" in smk.input.keys() else None,
+)
