@@ -48,6 +48,7 @@ step "start a single-node SLURM cluster"
 "$HERE/start.sh"
 
 step "tiny dataset and config in $WORK"
+[[ $WORK == /?*/?* ]] || fail "SLURM_CI_WORK must be an absolute path two levels deep"
 rm -rf "$WORK"
 mkdir -p "$WORK/profile"
 (cd "$REPO" && python - "$WORK" <<'EOF'
