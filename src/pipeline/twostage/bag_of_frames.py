@@ -1,0 +1,583 @@
+"""Bag of frames: a K-means codebook of feature frames, codeword histograms, an MLP.
+
+The seed thesis' baseline (after Aucouturier & Pachet's bag-of-frames and its codebook
+variants, e.g. Hoffman, Blei & Cook 2009): a track is the distribution of its frames over
+a codebook, whatever their order.
+
+1. Frames: the stored MFCC or log-mel frame vectors that hold audio (the zero padding of a
+   short track's last window is dropped; overlapping windows count once, the rule of
+   :func:`pipeline.data.pool_sequence`), normalised with the train split's band statistics.
+2. Codebook: :class:`sklearn.cluster.MiniBatchKMeans` (seeded) on at most ``max_frames``
+   frames sampled evenly over the train split's tracks (seeded).
+3. Histogram: the fraction of a track's frames nearest to each codeword (``soft``: each
+   frame spreads over the codewords with weights ``softmax(-d^2 / bandwidth)``, the
+   bandwidth being the codebook's mean squared distance of a frame to its nearest codeword).
+   A window's histogram uses that window's frames only.
+4. Classifier: histograms standardised with the train split's mean and std, then a one
+   hidden-layer MLP (:class:`HistogramMLP`) that returns logits, trained with masked
+   ``BCEWithLogitsLoss`` and Adam on the train split; the epoch with the best validation
+   macro ROC-AUC (song level) is kept, with early stopping after ``patience`` epochs.
+
+Why a torch MLP rather than :class:`sklearn.neural_network.MLPClassifier`: the epoch is
+chosen on the pipeline's own validation split and metric (``MLPClassifier``'s early stopping
+holds out a random part of the training data and scores accuracy), the label budget's masks
+go into the loss, the loss is the pipeline's one (logits + BCE), and the weights go into the
+checkpoint as tensors. K-means is sklearn's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from pipeline.checkpoint import FORMAT_VERSION
+from pipeline.data import hop_frames, normaliser
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.features import FeatureSettings
+from pipeline.models.layers import count_parameters
+from pipeline.tagger import Tagger, register_tagger
+from pipeline.train import TrainConfig, learning_rate, masked_bce
+from pipeline.twostage.codebook import fit_codebook, histogram, track_frames
+from pipeline.twostage.common import (
+    StoreReader,
+    budget_summary,
+    check_windows,
+    fit_scaler,
+    improves,
+    json_float,
+    parse_hparams,
+    require_keys,
+    sigmoid,
+    song_metrics,
+    split_data,
+    torch_device,
+    write_outputs,
+)
+
+__all__ = [
+    "BagOfFramesConfig",
+    "BagOfFramesTagger",
+    "HistogramMLP",
+    "SELECTION",
+    "train_bag_of_frames",
+]
+
+log = logging.getLogger(__name__)
+
+#: How the checkpoint's epoch is chosen.
+SELECTION = "best valid macro ROC-AUC (song level, whole-track histogram) over MLP epochs"
+
+#: Checkpoint keys of ``kind="bag_of_frames"`` (next to the common ones).
+CHECKPOINT_KEYS = (
+    "architecture",
+    "hparams",
+    "train_config",
+    "codebook",
+    "bandwidth",
+    "scaler",
+    "classifier",
+    "selection",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class BagOfFramesConfig:
+    """Hyper-parameters of the bag-of-frames model.
+
+    Parameters
+    ----------
+    codebook_size : int
+        Codewords (K-means clusters).
+    max_frames : int
+        Most train-split frames the codebook is fitted on (sampled, seeded).
+    soft : bool
+        Soft assignment of frames to codewords (see the module docstring); False: each frame
+        counts for its nearest codeword only.
+    hidden : int
+        Units of the MLP's hidden layer.
+    dropout : float
+        Dropout on the hidden layer while training.
+    """
+
+    codebook_size: int = 64
+    max_frames: int = 50_000
+    soft: bool = False
+    hidden: int = 64
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for key in ("codebook_size", "max_frames", "hidden"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"bag_of_frames.{key}: {value!r} must be an integer >= 1")
+        if self.codebook_size < 2:
+            raise ConfigError(
+                f"bag_of_frames.codebook_size: {self.codebook_size!r} must be at least 2"
+            )
+        if not isinstance(self.soft, bool):
+            raise ConfigError(f"bag_of_frames.soft: {self.soft!r} must be true or false")
+        value = self.dropout
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1:
+            raise ConfigError(f"bag_of_frames.dropout: {value!r} must be a number in [0, 1)")
+
+
+class HistogramMLP(nn.Module):
+    """Standardised codeword histograms -> one hidden ReLU layer -> tag logits.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Codewords.
+    hidden : int
+    n_tags : int
+    dropout : float
+    """
+
+    def __init__(self, *, n_inputs: int, hidden: int, n_tags: int, dropout: float) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(n_inputs, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.output = nn.Linear(hidden, n_tags)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(batch, n_inputs) -> logits (batch, n_tags)."""
+        h = self.dropout(torch.relu(self.hidden(x)))  # (B, hidden)
+        return self.output(h)  # (B, n_tags)
+
+
+# --------------------------------------------------------------------------------------------
+# The tagger
+# --------------------------------------------------------------------------------------------
+
+
+class BagOfFramesTagger:
+    """A fitted bag-of-frames model from a ``kind="bag_of_frames"`` checkpoint.
+
+    The song prediction is the MLP on the whole track's histogram (``aggregation="model"``);
+    ``predict_windows`` applies the MLP to each window's own histogram (a taggram).
+    Embeddings are the (unstandardised) histograms.
+
+    Parameters
+    ----------
+    checkpoint : mapping
+        From :func:`pipeline.checkpoint.load_checkpoint`.
+    """
+
+    kind: ClassVar[str] = "bag_of_frames"
+
+    def __init__(self, checkpoint: Mapping[str, Any]) -> None:
+        require_keys(checkpoint, CHECKPOINT_KEYS, kind=self.kind)
+        self.tags = [str(t) for t in checkpoint["tags"]]
+        self.features = FeatureSettings.from_dict(checkpoint["features"])
+        self.aggregation = "model"
+        self.codebook = checkpoint["codebook"].numpy().astype(np.float32)  # (K, n_bins)
+        self.bandwidth = float(checkpoint["bandwidth"])
+        self.soft = bool(checkpoint["hparams"]["soft"])
+        self.n_bins = self.codebook.shape[1]
+        self.n_frames = self.features.n_frames
+        self.hop = hop_frames(self.features)
+        self._mean, self._inv_std = normaliser(checkpoint["stats"], n_bins=self.n_bins)
+        self._scale_mean = checkpoint["scaler"]["mean"].float()  # (K,)
+        self._scale_std = checkpoint["scaler"]["std"].float()  # (K,)
+        classifier = checkpoint["classifier"]
+        self.mlp = HistogramMLP(
+            n_inputs=len(self.codebook),
+            hidden=int(classifier["hidden"]),
+            n_tags=len(self.tags),
+            dropout=float(classifier["dropout"]),
+        )
+        self.mlp.load_state_dict(classifier["state_dict"])
+        self.mlp.eval()
+
+    def _logits(self, histograms: np.ndarray) -> np.ndarray:
+        """(n, K) histograms -> (n, n_tags) logits, float32."""
+        x = (torch.from_numpy(np.asarray(histograms, np.float32)) - self._scale_mean) / (
+            self._scale_std
+        )
+        with torch.no_grad():
+            return self.mlp(x).numpy()
+
+    def _check(
+        self, windows: np.ndarray, valid_frames: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        return check_windows(
+            windows,
+            valid_frames,
+            n_bins=self.n_bins,
+            n_frames=self.n_frames,
+            features=self.features,
+        )
+
+    def embed_windows(
+        self, windows: np.ndarray, *, valid_frames: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Each window's codeword histogram, shape (n_windows, K)."""
+        windows, valid = self._check(windows, valid_frames)
+        out = []
+        for w, v in zip(windows, valid, strict=True):
+            frames = track_frames(
+                w[None], v[None], mean=self._mean, inv_std=self._inv_std, hop=self.n_frames
+            )  # (v, n_bins)
+            out.append(histogram(frames, self.codebook, soft=self.soft, bandwidth=self.bandwidth))
+        return np.stack(out)
+
+    def embed_track(
+        self, windows: np.ndarray, *, valid_frames: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The whole track's codeword histogram, shape (K,)."""
+        windows, valid = self._check(windows, valid_frames)
+        frames = track_frames(
+            windows, valid, mean=self._mean, inv_std=self._inv_std, hop=self.hop
+        )  # (T, n_bins)
+        return histogram(frames, self.codebook, soft=self.soft, bandwidth=self.bandwidth)
+
+    def predict_windows(
+        self, windows: np.ndarray, *, valid_frames: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Logits of each window's histogram, shape (n_windows, n_tags)."""
+        return self._logits(self.embed_windows(windows, valid_frames=valid_frames))
+
+    def predict_track(
+        self, windows: np.ndarray, *, valid_frames: np.ndarray | None = None
+    ) -> tuple[np.ndarray | None, np.ndarray]:
+        """Window probabilities (n_windows, n_tags) and song probabilities (n_tags,).
+
+        The song probabilities come from the whole track's histogram, not from the windows.
+        """
+        window_probs = sigmoid(self.predict_windows(windows, valid_frames=valid_frames))
+        track = self.embed_track(windows, valid_frames=valid_frames)
+        return window_probs, sigmoid(self._logits(track[None]))[0]
+
+
+@register_tagger("bag_of_frames")
+def _bag_of_frames_tagger(checkpoint: dict[str, Any], device: str) -> Tagger:
+    return BagOfFramesTagger(checkpoint)  # numpy and a tiny MLP: always on the CPU
+
+
+# --------------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------------
+
+
+def _sample_frames(
+    reader: StoreReader,
+    tracks: pd.DataFrame,
+    *,
+    max_frames: int,
+    seed: int,
+    normalise: Mapping[str, Any],
+    progress: bool,
+) -> np.ndarray:
+    """At most ``max_frames`` frames, about as many from every track, shape (n, n_bins).
+
+    Each track's sample is seeded by ``seed`` and a hash of its ``track_id``, so it does not
+    depend on the order of the index.
+    """
+    per_track = max(1, math.ceil(max_frames / len(tracks)))
+    parts = []
+    bar = tqdm(
+        reader.tracks(tracks),
+        total=len(tracks),
+        desc="bag_of_frames: sampling frames",
+        disable=not progress,
+        leave=False,
+    )
+    for track_id, (windows, valid) in zip(tracks["track_id"], bar, strict=True):
+        frames = track_frames(windows, valid, **normalise)  # (T, n_bins)
+        if len(frames) > per_track:
+            key = hashlib.blake2b(str(track_id).encode(), digest_size=8).digest()
+            rng = np.random.default_rng([seed, int.from_bytes(key, "little")])
+            frames = frames[np.sort(rng.choice(len(frames), per_track, replace=False))]
+        parts.append(frames)
+    frames = np.concatenate(parts)
+    if len(frames) > max_frames:
+        rng = np.random.default_rng([seed, len(tracks)])
+        frames = frames[np.sort(rng.choice(len(frames), max_frames, replace=False))]
+    return frames
+
+
+def _histograms(
+    reader: StoreReader,
+    tracks: pd.DataFrame,
+    *,
+    codebook: np.ndarray,
+    bandwidth: float,
+    soft: bool,
+    normalise: Mapping[str, Any],
+    desc: str,
+    progress: bool,
+) -> np.ndarray:
+    """Whole-track histograms of every row, shape (n_tracks, K)."""
+    bar = tqdm(
+        reader.tracks(tracks), total=len(tracks), desc=desc, disable=not progress, leave=False
+    )
+    return np.stack(
+        [
+            histogram(
+                track_frames(windows, valid, **normalise),
+                codebook,
+                soft=soft,
+                bandwidth=bandwidth,
+            )
+            for windows, valid in bar
+        ]
+    )
+
+
+def _fit_mlp(
+    *,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    m_train: np.ndarray,
+    x_valid: np.ndarray,
+    y_valid: np.ndarray,
+    config: BagOfFramesConfig,
+    cfg: TrainConfig,
+) -> tuple[dict[str, Any], list[dict[str, float]], int]:
+    """Train the MLP; the best epoch on the valid split, the history, and the parameters.
+
+    Parameters
+    ----------
+    x_train : np.ndarray, shape (n_train, K)
+        Standardised histograms of the labelled train tracks.
+    y_train, m_train : np.ndarray, shape (n_train, n_tags)
+        Labels and label masks.
+    x_valid : np.ndarray, shape (n_valid, K)
+    y_valid : np.ndarray, shape (n_valid, n_tags)
+    """
+    with torch.random.fork_rng(devices=[]):  # seeded without touching the caller's generator
+        torch.manual_seed(cfg.seed)
+        mlp = HistogramMLP(
+            n_inputs=x_train.shape[1],
+            hidden=config.hidden,
+            n_tags=y_train.shape[1],
+            dropout=config.dropout,
+        )
+        n_params = count_parameters(mlp)
+        optimizer = torch.optim.Adam(mlp.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        xt, yt, mt = (
+            torch.from_numpy(np.ascontiguousarray(a, np.float32))
+            for a in (x_train, y_train, m_train)
+        )
+        xv = torch.from_numpy(np.ascontiguousarray(x_valid, np.float32))
+        steps_per_epoch = math.ceil(len(xt) / cfg.batch_size)
+        total_steps = cfg.epochs * steps_per_epoch
+        warmup_steps = int(round(cfg.warmup_epochs * steps_per_epoch))
+        history: list[dict[str, float]] = []
+        best: dict[str, Any] = {"epoch": 0, "value": None, "pr_auc": math.nan, "state_dict": None}
+        step, bad_epochs = 0, 0
+        for epoch in range(1, cfg.epochs + 1):
+            if bad_epochs >= cfg.patience:
+                break
+            started = time.perf_counter()
+            mlp.train()
+            loss_sum, label_sum, lr = 0.0, 0.0, cfg.lr
+            for batch in torch.randperm(len(xt), generator=generator).split(cfg.batch_size):
+                lr = learning_rate(
+                    step=step,
+                    total_steps=total_steps,
+                    warmup_steps=warmup_steps,
+                    base_lr=cfg.lr,
+                    min_lr=cfg.lr * cfg.min_lr_fraction,
+                )
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                optimizer.zero_grad(set_to_none=True)
+                loss = masked_bce(mlp(xt[batch]), yt[batch], mt[batch])
+                loss.backward()
+                optimizer.step()
+                step += 1
+                observed = float(mt[batch].sum())
+                loss_sum += float(loss.detach()) * observed
+                label_sum += observed
+            mlp.eval()
+            with torch.no_grad():
+                metrics = song_metrics(y_valid, mlp(xv).numpy())
+            history.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": loss_sum / max(label_sum, 1.0),
+                    **metrics,
+                    "lr": lr,
+                    "seconds": time.perf_counter() - started,
+                }
+            )
+            value = metrics["valid_roc_auc"]
+            if improves(value, best["value"]):
+                best = {
+                    "epoch": epoch,
+                    "value": value,
+                    "pr_auc": metrics["valid_pr_auc"],
+                    "state_dict": {k: v.detach().clone() for k, v in mlp.state_dict().items()},
+                }
+                bad_epochs = 0
+            else:
+                bad_epochs += 1
+    return best, history, n_params
+
+
+def train_bag_of_frames(
+    *,
+    architecture: str,
+    hparams: Mapping[str, Any],
+    train_config: TrainConfig,
+    index: pd.DataFrame,
+    stats: Mapping[str, Any],
+    tags: Sequence[str],
+    features: Mapping[str, Any],
+    out_dir: Path,
+    device: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Fit the codebook and the MLP; write the checkpoint, history and summary.
+
+    The signature and the outputs are those of :func:`pipeline.train.train_model`:
+    ``checkpoint.pt`` (``kind="bag_of_frames"``), ``history.csv`` (one row per MLP epoch)
+    and ``train_summary.json``.
+
+    Parameters
+    ----------
+    architecture : str
+        ``"bag_of_frames"`` (recorded in the summary).
+    hparams : mapping
+        Fields of :class:`BagOfFramesConfig`; unknown keys are a ConfigError.
+    train_config : TrainConfig
+        The MLP's ``epochs, batch_size, lr, weight_decay, warmup_epochs, min_lr_fraction,
+        patience``; ``seed`` (codebook sample, K-means, MLP); the label budget. Must have
+        ``crop_frames=None`` (histograms cover whole windows); the rest does not apply.
+    index, stats, tags, features, out_dir
+        As :func:`pipeline.train.train_model`.
+    device : str, optional
+        Checked, but the fit runs on the CPU (numpy, sklearn and a tiny MLP).
+    progress : bool
+        Progress bars over tracks.
+
+    Returns
+    -------
+    dict
+        The keys of :func:`pipeline.train.train_model`'s summary; ``params`` counts the
+        codebook, the histogram scaler and the MLP. Also ``codebook_size``, ``n_codebook_frames``
+        and ``codebook_time_s``.
+    """
+    started = time.perf_counter()
+    config = parse_hparams(BagOfFramesConfig, hparams, architecture=architecture)
+    cfg = train_config
+    if cfg.crop_frames is not None:
+        raise ConfigError(
+            f"train.crop_frames: {cfg.crop_frames!r} does not apply to {architecture!r}, whose "
+            "histograms cover whole windows (set it to null)"
+        )
+    torch_device(device)  # a wrong device is an error here too
+    settings = FeatureSettings.from_dict(features)
+    reader = StoreReader(features=settings)
+    train = split_data(
+        index,
+        split="train",
+        tags=tags,
+        seed=cfg.seed,
+        label_fraction=cfg.label_fraction,
+        tag_label_fraction=cfg.tag_label_fraction,
+    )
+    valid = split_data(index, split="valid", tags=tags)
+    n_bins, _ = reader.shape(str(train.tracks["store"].iat[0]))
+    mean, inv_std = normaliser(stats, n_bins=n_bins)
+    normalise = {"mean": mean, "inv_std": inv_std, "hop": hop_frames(settings)}
+
+    frames = _sample_frames(
+        reader,
+        train.tracks,
+        max_frames=config.max_frames,
+        seed=cfg.seed,
+        normalise=normalise,
+        progress=progress,
+    )
+    codebook_started = time.perf_counter()
+    codebook, bandwidth = fit_codebook(frames, size=config.codebook_size, seed=cfg.seed)
+    codebook_time = time.perf_counter() - codebook_started
+    log.info(
+        "bag_of_frames: %d-word codebook from %d frames in %.1f s",
+        len(codebook),
+        len(frames),
+        codebook_time,
+    )
+    hist = {
+        "codebook": codebook,
+        "bandwidth": bandwidth,
+        "soft": config.soft,
+        "normalise": normalise,
+        "progress": progress,
+    }
+    h_train = _histograms(reader, train.tracks, desc="bag_of_frames: train histograms", **hist)
+    h_valid = _histograms(reader, valid.tracks, desc="bag_of_frames: valid histograms", **hist)
+    scale_mean, scale_std = fit_scaler(h_train)  # (K,) each, over every train-split track
+
+    kept = train.budget
+    best, history, mlp_params = _fit_mlp(
+        x_train=(h_train[kept] - scale_mean) / scale_std,
+        y_train=train.labels[kept],
+        m_train=train.masks[kept],
+        x_valid=(h_valid - scale_mean) / scale_std,
+        y_valid=valid.labels,
+        config=config,
+        cfg=cfg,
+    )
+    if best["state_dict"] is None:
+        raise PipelineError(f"{architecture}: no epoch was trained (epochs={cfg.epochs})")
+    checkpoint = {
+        "format_version": FORMAT_VERSION,
+        "kind": "bag_of_frames",
+        "tags": [str(t) for t in tags],
+        "features": settings.to_dict(),
+        "stats": {
+            "mean": [float(v) for v in stats["mean"]],
+            "std": [float(v) for v in stats["std"]],
+        },
+        "architecture": str(architecture),
+        "hparams": asdict(config),
+        "train_config": cfg.to_dict(),
+        "codebook": torch.from_numpy(codebook),
+        "bandwidth": float(bandwidth),
+        "scaler": {"mean": torch.from_numpy(scale_mean), "std": torch.from_numpy(scale_std)},
+        "classifier": {
+            "hidden": config.hidden,
+            "dropout": float(config.dropout),
+            "state_dict": best["state_dict"],
+        },
+        "selection": {"criterion": SELECTION, "epoch": int(best["epoch"]), "value": best["value"]},
+    }
+    n_params = codebook.size + scale_mean.size + scale_std.size + mlp_params
+    summary = {
+        "architecture": str(architecture),
+        "params": int(n_params),
+        "train_time_s": time.perf_counter() - started,
+        "best_epoch": int(best["epoch"]),
+        "best_valid_roc_auc": json_float(best["value"]),
+        "best_valid_pr_auc": json_float(best["pr_auc"]),
+        "epochs_run": len(history),
+        "stopped_early": bool(len(history) < cfg.epochs),
+        "device": "cpu",
+        "amp": False,
+        "selection": SELECTION,
+        **budget_summary(
+            train, label_fraction=cfg.label_fraction, tag_label_fraction=cfg.tag_label_fraction
+        ),
+        "codebook_size": int(len(codebook)),
+        "n_codebook_frames": int(len(frames)),
+        "codebook_time_s": codebook_time,
+    }
+    write_outputs(out_dir=Path(out_dir), checkpoint=checkpoint, history=history, summary=summary)
+    log.info("bag_of_frames: %s", summary)
+    return summary
