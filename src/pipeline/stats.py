@@ -17,6 +17,7 @@ import dask
 import numpy as np
 import pandas as pd
 
+from pipeline.data import audio_frames
 from pipeline.errors import PipelineError
 from pipeline.extract import FAILURE_COLUMNS
 from pipeline.features import FeatureSettings
@@ -94,22 +95,6 @@ def build_index(*, stores: Sequence[Path], manifest: pd.DataFrame) -> pd.DataFra
     return index[INDEX_COLUMNS].sort_values("track_id", kind="stable").reset_index(drop=True)
 
 
-def _valid_frames(
-    *,
-    starts_s: np.ndarray,
-    durations_s: np.ndarray,
-    sample_rate: int,
-    hop_length: int,
-    n_frames: int,
-    natural_frames: int,
-) -> np.ndarray:
-    """Frames of each window that hold audio rather than end padding, shape (n_windows,)."""
-    remaining = np.maximum(durations_s - starts_s, 0.0) * sample_rate
-    audio_frames = np.ceil(remaining / hop_length).astype(np.int64) + 1
-    # Never count frames beyond the window's own (padding added to reach n_frames).
-    return np.clip(np.minimum(audio_frames, natural_frames), 1, n_frames)
-
-
 def _block_moments(
     store: Path, rows: np.ndarray, valid: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -165,13 +150,10 @@ def band_statistics(
         spans = zip(part["start"], part["stop"], strict=True)
         rows = np.concatenate([np.arange(a, b) for a, b in spans])
         durations = np.repeat(part["duration_s"].to_numpy(float), part["n_windows"].to_numpy())
-        valid = _valid_frames(
-            starts_s=starts_all[rows].astype(np.float64),
-            durations_s=durations,
-            sample_rate=settings["window"]["sample_rate"],
-            hop_length=settings["hop_length"],
-            n_frames=settings["n_frames"],
-            natural_frames=FeatureSettings.from_dict(settings).natural_n_frames,
+        valid = audio_frames(
+            starts_s=starts_all[rows],
+            duration_s=durations,
+            features=FeatureSettings.from_dict(settings),
         )
         for i in range(0, len(rows), block_windows):
             sl = slice(i, i + block_windows)

@@ -82,6 +82,14 @@ HISTORY_COLUMNS = [
 
 #: How the checkpoint's epoch is chosen (stated in every summary and table).
 SELECTION = "best valid macro ROC-AUC (song level, mean of windows)"
+#: The same criterion for sequence models, whose song prediction is their own summary.
+SEQUENCE_SELECTION = "best valid macro ROC-AUC (song level, the sequence model's summary)"
+
+
+def selection_text(input_kind: str) -> str:
+    """How the checkpoint of a model with this input kind is chosen, for tables."""
+    return SEQUENCE_SELECTION if input_kind == "sequence" else SELECTION
+
 
 #: Settings that may change between a run and its resumption.
 _RESUMABLE = ("epochs", "patience", "num_workers")
@@ -761,7 +769,7 @@ def train_model(
         "stopped_early": bool(bad_epochs >= cfg.patience and len(history) < cfg.epochs),
         "device": str(dev),
         "amp": amp,
-        "selection": SELECTION,
+        "selection": selection_text(input_kind),
         "n_train_items": len(data.train),
         "n_train_tracks": budget["n_tracks"],
         "n_train_labels": budget["n_labels"],
@@ -802,6 +810,10 @@ def _write_checkpoint(
         eval_chunks=cfg.eval_chunks,
         max_windows=cfg.max_windows,
         state_dict=best["state_dict"],
-        selection={"criterion": SELECTION, "epoch": int(best["epoch"]), "value": best["value"]},
+        selection={
+            "criterion": selection_text(input_kind),
+            "epoch": int(best["epoch"]),
+            "value": best["value"],
+        },
     )
     save_checkpoint(checkpoint, path)
