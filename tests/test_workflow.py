@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 from pipeline.store import FeatureStore
@@ -54,6 +55,36 @@ TINY_CONFIG = {
         },
     },
     "extraction": {"threads": 1},
+    "models": {
+        "fcn": {
+            "architecture": "fcn",
+            "features": "logmel",
+            "hparams": {"width": 2},
+            "train": {"epochs": 2, "batch_size": 4},
+            "threads": 1,
+        },
+        "lstm": {
+            "architecture": "lstm",
+            "features": "mfcc",
+            "hparams": {"hidden": 8, "mlp": 8},
+            "train": {"epochs": 2, "batch_size": 4, "pool_frames": 8},
+            "threads": 1,
+        },
+        "bof": {
+            "architecture": "bag_of_frames",
+            "features": "mfcc",
+            "hparams": {"codebook_size": 8, "hidden": 8},
+            "train": {"epochs": 2, "batch_size": 4},
+            "threads": 1,
+        },
+        "random_fcn": {
+            "architecture": "embedding_svm",
+            "features": "logmel",
+            "hparams": {"network": "fcn", "network_hparams": {"width": 2}},
+            "threads": 1,
+        },
+    },
+    "evaluation": {"taggram_tracks": 1},
 }
 
 
@@ -169,6 +200,30 @@ def test_outputs_and_failures(workdir: Path) -> None:
             assert s.attrs["features"]["name"] == features
         stats = json.loads((folder / "stats.json").read_text())
         assert len(stats["mean"]) == n_bins and all(v > 0 for v in stats["std"])
+
+
+def test_models_trained_evaluated_and_ranked(workdir: Path) -> None:
+    results = workdir / "results"
+    board = pd.read_csv(results / "leaderboard.csv")
+    assert sorted(board["model"]) == ["bof", "fcn", "lstm", "random_fcn"]
+    assert board["macro_roc_auc"].between(0, 1).all()
+    assert (board["split"] == "test").all()
+    assert set(board["aggregation"]) == {"mean", "model"}
+    html = (results / "leaderboard.html").read_text()
+    assert "random_fcn" in html and "<table" in html
+    for model in board["model"]:
+        folder = results / "tiny" / "models" / model
+        checkpoint = torch.load(folder / "checkpoint.pt", weights_only=True)
+        assert (
+            checkpoint["tags"] == json.loads((results / "tiny/vocabulary.json").read_text())["tags"]
+        )
+        assert len(pd.read_csv(folder / "history.csv")) >= 1
+        metrics = json.loads((folder / "evaluation" / "metrics.json").read_text())
+        assert metrics["split"] == "test"
+        for name in ("per_tag_auc.png", "curves.png", "training.png"):
+            assert (folder / "evaluation" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    fcn = json.loads((results / "tiny/models/fcn/evaluation/metrics.json").read_text())
+    assert set(fcn["aggregations"]) == {"mean", "max", "autopool"}
 
 
 def test_second_run_does_nothing(workdir: Path) -> None:

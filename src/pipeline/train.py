@@ -355,6 +355,9 @@ def _make_data(
         train,
         sampler=sampler,
         generator=torch.Generator().manual_seed(cfg.seed),
+        # A last batch of one example breaks batch norm on pooled vectors; drop a short tail
+        # (a different one each epoch, as the order is shuffled) unless it is all there is.
+        drop_last=len(train) > cfg.batch_size and len(train) % cfg.batch_size == 1,
         **loader_args,
     )
     valid_loader = DataLoader(
