@@ -61,6 +61,7 @@ __all__ = [
     "EpochShuffler",
     "collate_sequences",
     "select_tracks",
+    "split_tracks",
     "label_mask",
     "label_budget_summary",
     "audio_frames",
@@ -212,6 +213,23 @@ def _check_fraction(name: str, value: float) -> None:
         raise ConfigError(f"{name}: {value!r} must be a number in (0, 1]")
 
 
+def split_tracks(index: pd.DataFrame, *, split: str) -> pd.DataFrame:
+    """The tracks of one split that have stored windows, in index order.
+
+    Raises
+    ------
+    PipelineError
+        The index lacks a needed column, or the split has no stored window.
+    """
+    missing = sorted({"track_id", "store", "start", "stop", "split", "tags"} - set(index))
+    if missing:
+        raise PipelineError(f"the feature index lacks column(s) {missing}")
+    tracks = index[(index["split"] == split) & (index["stop"] > index["start"])]
+    if tracks.empty:
+        raise PipelineError(f"no stored windows in split {split!r} of the feature index")
+    return tracks.reset_index(drop=True)
+
+
 def select_tracks(track_ids: Sequence[str], *, fraction: float, seed: int) -> np.ndarray:
     """Which tracks a label budget keeps (see the module docstring).
 
@@ -348,12 +366,7 @@ class _StoreDataset(Dataset):
         label_fraction: float,
         tag_label_fraction: float,
     ) -> None:
-        missing = sorted({"track_id", "store", "start", "stop", "split", "tags"} - set(index))
-        if missing:
-            raise PipelineError(f"the feature index lacks column(s) {missing}")
-        tracks = index[(index["split"] == split) & (index["stop"] > index["start"])]
-        if tracks.empty:
-            raise PipelineError(f"no stored windows in split {split!r} of the feature index")
+        tracks = split_tracks(index, split=split)
         keep = select_tracks(list(tracks["track_id"]), fraction=label_fraction, seed=seed)
         self.tracks = tracks[keep].reset_index(drop=True)
         self.tags = [str(t) for t in tags]

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import zarr
 
-from pipeline.data import audio_frames
+from pipeline.data import audio_frames, split_tracks
 from pipeline.errors import PipelineError
+from pipeline.store import FeatureStore
 from pipeline.tagger import Tagger, load_tagger
 
 __all__ = ["predict_split", "SONG_KEYS", "WINDOW_KEYS"]
@@ -66,10 +67,7 @@ def predict_split(
     clash = sorted(set(tagger.tags) & {*SONG_KEYS, *WINDOW_KEYS})
     if clash:
         raise PipelineError(f"tag name(s) {clash} clash with the prediction tables' columns")
-    tracks = index[(index["split"] == split) & (index["stop"] > index["start"])]
-    if tracks.empty:
-        raise PipelineError(f"no stored windows in split {split!r} of the feature index")
-    tracks = tracks.reset_index(drop=True)
+    tracks = split_tracks(index, split=split)
 
     song_probs = np.zeros((len(tracks), len(tagger.tags)), dtype=np.float32)
     window_parts: list[pd.DataFrame] = []
@@ -107,17 +105,7 @@ def predict_split(
 
 def _open_store(store: str, *, tagger: Tagger) -> tuple[zarr.Array, np.ndarray]:
     """The store's windows array and window start times, after checking its features."""
-    try:
-        group = zarr.open_group(store, mode="r")
-    except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
-        raise PipelineError(f"{store!r}: not a feature store ({exc})") from exc
-    stored = group.attrs.get("features")
-    if stored != tagger.features.to_dict():
-        raise PipelineError(
-            f"{store!r} holds features {stored!r}, but the checkpoint expects "
-            f"{tagger.features.to_dict()!r}"
-        )
-    return group["windows"], group["window_start_s"][:].astype(np.float64)
+    return FeatureStore(Path(store)).checked_windows(features=tagger.features.to_dict())
 
 
 def _score_windows(

@@ -193,6 +193,32 @@ class FeatureStore:
             "duration_s": g["duration_s"][:],
         }
 
+    def checked_windows(self, *, features: Mapping[str, Any]) -> tuple[zarr.Array, np.ndarray]:
+        """The windows array and window start times, after checking the feature settings.
+
+        Parameters
+        ----------
+        features : mapping
+            ``FeatureSettings.to_dict()`` the caller expects (a checkpoint's settings).
+
+        Returns
+        -------
+        windows : zarr.Array, shape (n_windows, n_bins, n_frames), float16
+        starts_s : np.ndarray, shape (n_windows,), float64
+
+        Raises
+        ------
+        PipelineError
+            The store is missing, or holds other feature settings.
+        """
+        group = self.group
+        stored = group.attrs.get("features")
+        if stored != dict(features):
+            raise PipelineError(
+                f"{str(self.path)!r} holds features {stored!r}, but {dict(features)!r} are expected"
+            )
+        return group["windows"], group["window_start_s"][:].astype(np.float64)
+
     def track_windows(self, *, track: int) -> np.ndarray:
         """Windows of the ``track``-th track, shape (n_windows, n_bins, n_frames), float16."""
         offsets = self.group["offsets"]

@@ -421,7 +421,8 @@ def _validate(
 # --------------------------------------------------------------------------------------------
 
 
-def _device(device: str | None) -> torch.device:
+def torch_device(device: str | None) -> torch.device:
+    """A torch device; None: CUDA when available, else the CPU."""
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -604,7 +605,7 @@ def train_model(
     cfg = train_config
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dev = _device(device)
+    dev = torch_device(device)
     amp = dev.type == "cuda"
     input_kind = _input_kind(architecture)
 

@@ -20,15 +20,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 import zarr
 
 from pipeline.checkpoint import save_checkpoint
-from pipeline.data import audio_frames, label_mask, select_tracks
+from pipeline.data import audio_frames, label_mask, select_tracks, split_tracks
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.features import FeatureSettings
 from pipeline.io import write_json
-from pipeline.train import HISTORY_COLUMNS
+from pipeline.store import FeatureStore
+from pipeline.train import HISTORY_COLUMNS, torch_device
 
 __all__ = [
     "SplitData",
@@ -112,13 +112,7 @@ def split_data(
     network datasets, the tracks outside the budget are kept (``budget`` False): their audio
     may still shape what uses no labels (the codebook, the embedding scaler).
     """
-    missing = sorted({"track_id", "store", "start", "stop", "split", "tags"} - set(index))
-    if missing:
-        raise PipelineError(f"the feature index lacks column(s) {missing}")
-    tracks = index[(index["split"] == split) & (index["stop"] > index["start"])]
-    if tracks.empty:
-        raise PipelineError(f"no stored windows in split {split!r} of the feature index")
-    tracks = tracks.reset_index(drop=True)
+    tracks = split_tracks(index, split=split)
     ids = [str(t) for t in tracks["track_id"]]
     position = {str(tag): k for k, tag in enumerate(tags)}
     labels = np.zeros((len(tracks), len(position)), dtype=np.float32)
@@ -149,18 +143,9 @@ class StoreReader:
 
     def _open(self, store: str) -> tuple[zarr.Array, np.ndarray]:
         if store not in self._stores:
-            try:
-                group = zarr.open_group(store, mode="r")
-            except (FileNotFoundError, zarr.errors.GroupNotFoundError) as exc:
-                raise PipelineError(f"{store!r}: not a feature store ({exc})") from exc
-            stored = group.attrs.get("features")
-            if stored != self.features.to_dict():
-                raise PipelineError(
-                    f"{store!r} holds features {stored!r}, but {self.features.to_dict()!r} "
-                    "were given"
-                )
-            starts = group["window_start_s"][:].astype(np.float64)
-            self._stores[store] = (group["windows"], starts)
+            self._stores[store] = FeatureStore(Path(store)).checked_windows(
+                features=self.features.to_dict()
+            )
         return self._stores[store]
 
     def shape(self, store: str) -> tuple[int, int]:
@@ -355,16 +340,3 @@ def check_windows(
             f"valid_frames of shape {valid.shape} does not match {len(windows)} windows"
         )
     return windows, valid
-
-
-def torch_device(device: str | None) -> torch.device:
-    """A torch device; None: CUDA when available, else the CPU (as training)."""
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        out = torch.device(device)
-    except RuntimeError as exc:
-        raise ConfigError(f"device: {device!r} is not a torch device ({exc})") from exc
-    if out.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device: {device!r} asked for, but CUDA is not available")
-    return out
