@@ -127,6 +127,8 @@ def _open(path: Path) -> sf.SoundFile:
         return sf.SoundFile(path)
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         detail = getattr(exc, "error_string", None) or str(exc)
+        if "does not exist" in detail:  # libsndfile's wording for any file it cannot parse
+            detail = "format not recognised, or the file is corrupt"
         raise AudioError(
             f"{str(path)!r}: not a readable audio file (WAV, FLAC, OGG, Opus, MP3): {detail}"
         ) from exc

@@ -201,7 +201,7 @@ class BagOfFramesTagger:
         self.mlp.load_state_dict(classifier["state_dict"])
         self.mlp.eval()
 
-    def _logits(self, histograms: np.ndarray) -> np.ndarray:
+    def predict_histograms(self, histograms: np.ndarray) -> np.ndarray:
         """(n, K) histograms -> (n, n_tags) logits, float32."""
         x = (torch.from_numpy(np.asarray(histograms, np.float32)) - self._scale_mean) / (
             self._scale_std
@@ -247,7 +247,7 @@ class BagOfFramesTagger:
         self, windows: np.ndarray, *, valid_frames: np.ndarray | None = None
     ) -> np.ndarray:
         """Logits of each window's histogram, shape (n_windows, n_tags)."""
-        return self._logits(self.embed_windows(windows, valid_frames=valid_frames))
+        return self.predict_histograms(self.embed_windows(windows, valid_frames=valid_frames))
 
     def predict_track(
         self, windows: np.ndarray, *, valid_frames: np.ndarray | None = None
@@ -258,7 +258,7 @@ class BagOfFramesTagger:
         """
         window_probs = sigmoid(self.predict_windows(windows, valid_frames=valid_frames))
         track = self.embed_track(windows, valid_frames=valid_frames)
-        return window_probs, sigmoid(self._logits(track[None]))[0]
+        return window_probs, sigmoid(self.predict_histograms(track[None]))[0]
 
 
 @register_tagger("bag_of_frames")
