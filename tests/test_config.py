@@ -258,3 +258,16 @@ def test_source_gtzan(tmp_path: Path) -> None:
     source = manifest_source(_validated(entry), dataset="ds")
     assert source.format == "gtzan"
     assert source.files == [str(tmp_path / "genres" / g) for g in ("blues", "jazz", "rock")]
+
+
+def test_from_model_must_name_another_model() -> None:
+    config = copy.deepcopy(CONFIG)
+    config["models"] = {
+        "emb": {
+            "architecture": "embedding_svm",
+            "features": "logmel",
+            "hparams": {"from_model": "x"},
+        }
+    }
+    message = _error(config)
+    assert "models.emb.hparams.from_model" in message and "'x'" in message

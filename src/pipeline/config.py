@@ -127,17 +127,16 @@ def validate_config(
             raise ConfigError(
                 f"{source}: datasets.{name}.root: required for format {dataset['format']!r}"
             )
-    source_name = source
     for name, model in filled.get("models", {}).items():
         if model["features"] not in filled["features"]:
             raise ConfigError(
                 f"{source}: models.{name}.features: {model['features']!r} is not defined under "
                 f"features:; defined: {sorted(filled['features'])}"
             )
-        source = model.get("hparams", {}).get("from_model")
-        if source is not None and (source not in filled["models"] or source == name):
+        upstream = model.get("hparams", {}).get("from_model")
+        if upstream is not None and (upstream not in filled["models"] or upstream == name):
             raise ConfigError(
-                f"{source_name}: models.{name}.hparams.from_model: {source!r} is not another "
+                f"{source}: models.{name}.hparams.from_model: {upstream!r} is not another "
                 f"model under models:; defined: {sorted(filled['models'])}"
             )
         for dataset in model.get("datasets", []):
