@@ -271,3 +271,22 @@ def test_waveform_kind_stores_the_windows() -> None:
     assert extractor.shape == (1, 8000)
     assert out.shape == (3, 1, 8000)
     np.testing.assert_array_equal(out[:, 0], windows)
+
+
+def test_waveform_frames_are_samples() -> None:
+    from pipeline.data import audio_frames
+    from pipeline.features import FeatureSettings
+
+    settings = FeatureSettings.from_dict(
+        {
+            "kind": "waveform",
+            "n_frames": 1819,
+            "hop_length": 256,
+            "window": {"length_s": 2.0, "hop_s": 2.0},
+        },
+        name="wave",
+    )
+    assert (settings.hop_length, settings.n_frames) == (1, 32000)
+    # 1.5 s of audio in a 2 s window: 24,000 samples hold audio.
+    valid = audio_frames(starts_s=np.array([0.0]), duration_s=1.5, features=settings)
+    assert abs(int(valid[0]) - 24000) <= 1

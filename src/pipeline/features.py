@@ -75,6 +75,11 @@ class FeatureSettings:
     deltas: int = 0
 
     def __post_init__(self) -> None:
+        if self.kind == "waveform":
+            # A waveform "frame" is a sample: frame-based rules (audio frames, crops) then
+            # count samples. The spectral settings do not apply.
+            object.__setattr__(self, "hop_length", 1)
+            object.__setattr__(self, "n_frames", self.window.length)
         if self.kind not in FEATURE_KINDS:
             raise ConfigError(
                 f"features.{self.name}.kind: {self.kind!r} is not one of {sorted(FEATURE_KINDS)}"
