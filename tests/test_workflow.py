@@ -267,3 +267,10 @@ def test_bad_config_names_the_key(tmp_path: Path) -> None:
     proc = run(tmp_path, "--dry-run")
     assert proc.returncode != 0
     assert "features.logmel.n_mels" in proc.stdout + proc.stderr
+
+
+def test_snakemake_report(workdir: Path) -> None:
+    proc = run(workdir, "--report", "report.html")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    html = (workdir / "report.html").read_text(errors="replace")
+    assert "Leaderboard" in html and "Taggrams" in html
