@@ -101,6 +101,18 @@ class Content:
 
 MTAT = Content("mtat", "MTAT-style 16k mono 32kbps", 16000, 1, 29.1, 0.85, 32)
 STEREO = Content("stereo", "44.1k stereo 320kbps", 44100, 2, 30.0, 0.0, 320)
+# Per-file CPU ms that /work/shared/DATA.md reports for the same primitives (one core):
+# MTAT MP3 decode ~5,400x, 320 kbps stereo decode ~1,100x, soxr HQ 44.1->16 kHz ~8,000x,
+# torch log-mel 2.6-2.9 ms per window, whole chain ~3,000x (MTAT) and ~880x (stereo).
+DATA_MD_REF_MS = {
+    "mtat": {"decode": 29.1 / 5400 * 1000, "logmel": 2.75, "total": 29.1 / 3000 * 1000},
+    "stereo": {
+        "decode": 30.0 / 1100 * 1000,
+        "resample": 30.0 / 8000 * 1000,
+        "logmel": 2.75,
+        "total": 30.0 / 880 * 1000,
+    },
+}
 TARGETS = {
     "mtat_x_rt_per_core": 2000.0,  # pipeline, 1 worker, audio s per CPU s, incl. Zarr write
     "stereo_vs_naive": 1.4,  # pipeline / naive throughput, 44.1 kHz stereo
@@ -513,6 +525,16 @@ def _profile_once(paths: list[Path], scratch: Path, settings: FeatureSettings) -
         windows_per_shard=0,
     )
     acc.add("zarr_create", clock() - t)
+    flush = writer._flush
+
+    def timed_flush(*, final: bool) -> None:
+        t = clock()
+        try:
+            flush(final=final)
+        finally:
+            acc.add("zarr_windows", clock() - t)
+
+    writer._flush = timed_flush  # the window chunks; the rest of add/close is index and attrs
     undo = _instrument(acc)
     try:
         for p in paths:
@@ -557,6 +579,7 @@ def _profile_once(paths: list[Path], scratch: Path, settings: FeatureSettings) -
     tt["windowing_checks"] = (
         tt["iter_windows"] - decode_parts - tt.get("downmix", 0) - tt.get("resample", 0)
     )
+    tt["zarr_fixed"] = tt["zarr_create"] + tt["zarr_add"] + tt["zarr_close"] - tt["zarr_windows"]
     return tt
 
 
@@ -750,9 +773,15 @@ def main(argv: list[str] | None = None) -> int:
         for rep in range(args.repeats):
             for cfg in configs:
                 k, method, workers = cfg
-                if args.wait_quiet > 0:
-                    waited += wait_quiet(args.wait_quiet)
-                raw[cfg].append(runners[method](sets[k][1], workers=workers, scratch=scratch))
+                # With --wait-quiet, a run that other processes disturbed (> 0.15 cores) is
+                # retried up to twice; every run is kept, the minimum is reported.
+                for _attempt in range(3 if args.wait_quiet > 0 else 1):
+                    if args.wait_quiet > 0:
+                        waited += wait_quiet(args.wait_quiet)
+                    r = runners[method](sets[k][1], workers=workers, scratch=scratch)
+                    raw[cfg].append(r)
+                    if not r["others_cores"] > 0.15:
+                        break
             print(
                 f"  repeat {rep + 1}/{args.repeats} done"
                 + (f" (waited {waited:.0f} s for quiet so far)" if args.wait_quiet > 0 else ""),
@@ -926,9 +955,8 @@ def main(argv: list[str] | None = None) -> int:
                 ("stack_concat", "np.stack/concatenate"),
                 ("logmel", "log-mel (Extractor.__call__)"),
                 ("float16_cast", "float16 cast"),
-                ("zarr_add", "Zarr: StoreWriter.add (writes)"),
-                ("zarr_close", "Zarr: StoreWriter.close (rest+index)"),
-                ("zarr_create", "Zarr: StoreWriter.__init__"),
+                ("zarr_windows", "Zarr: window chunks (StoreWriter._flush)"),
+                ("zarr_fixed", "Zarr: create+index+attrs (per shard)/n"),
                 ("total", "total (1 thread, no Dask)"),
                 ("extract_shard_threads1_cpu", "extract_shard(threads=1), timed run"),
             ]
@@ -939,13 +967,48 @@ def main(argv: list[str] | None = None) -> int:
                 + ")"
             )
             keys = list(profile)
-            print(f"  {'stage':<40}" + "".join(f"{sets[k][0].label[:22]:>24}" for k in keys))
+            print(f"  {'stage':<40}" + "".join(f"{k:>17} {'DATA.md':>8}" for k in keys))
+            ref_key = {"decode_read": "decode", "resample": "resample", "logmel": "logmel"}
+            ref_key["total"] = "total"
             for key, name in stages:
-                print(f"  {name:<40}" + "".join(f"{profile[k].get(key, 0.0):>24.2f}" for k in keys))
+                cells = []
+                for k in keys:
+                    ref = DATA_MD_REF_MS[k].get(ref_key.get(key, ""), None)
+                    cells.append(
+                        f"{profile[k].get(key, 0.0):>17.2f} "
+                        + (f"{ref:>8.2f}" if ref is not None else f"{'':>8}")
+                    )
+                print(f"  {name:<40}" + "".join(cells))
+            print(
+                "  (Zarr create+index+attrs is a per-shard cost: "
+                + ", ".join(
+                    f"{k} {profile[k]['zarr_fixed'] * profile[k]['n_files']:.0f} ms "
+                    f"over {profile[k]['n_files']} files"
+                    for k in keys
+                )
+                + ")"
+            )
+            ratios = [
+                (profile[k].get("decode_read", 0) + profile[k].get("decode_open_close", 0))
+                / DATA_MD_REF_MS[k]["decode"]
+                for k in keys
+            ] + [profile[k]["logmel"] / DATA_MD_REF_MS[k]["logmel"] for k in keys]
+            if "stereo" in profile:
+                ratios.append(profile["stereo"]["resample"] / DATA_MD_REF_MS["stereo"]["resample"])
+            slowdown = float(np.exp(np.mean(np.log(ratios))))
+            profile["slowdown_vs_data_md"] = slowdown
+            print(
+                f"  (DATA.md: per-file ms implied by its one-core figures; decode, resample and "
+                f"log-mel here ran {slowdown:.2f}x slower on geometric mean:\n   absolute x-real-"
+                "time numbers depend on the machine's state, pipeline/naive ratios much less)"
+            )
             print()
             print("Naive loop profile, CPU ms per file (1 process)")
             for key in naive_profile[keys[0]]:
-                print(f"  {key:<40}" + "".join(f"{naive_profile[k][key]:>24.2f}" for k in keys))
+                print(
+                    f"  {key:<40}"
+                    + "".join(f"{naive_profile[k][key]:>17.2f} {'':>8}" for k in keys)
+                )
         elapsed = time.perf_counter() - t_start
         print(f"\n(total benchmark time {elapsed:.0f} s)")
 
