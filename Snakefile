@@ -12,6 +12,7 @@ wildcard_constraints:
     features=r"[A-Za-z0-9_-]+",
     shard=r"\d{4}",
     model=r"[A-Za-z0-9_-]+",
+    collection=r"[A-Za-z0-9_-]+",
 
 
 include: "workflow/rules/data.smk"
@@ -20,6 +21,9 @@ include: "workflow/rules/features.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/collections.smk"
+include: "workflow/rules/retrieval.smk"
+include: "workflow/rules/fewshot.smk"
 
 
 rule all:

@@ -271,3 +271,57 @@ def test_from_model_must_name_another_model() -> None:
     }
     message = _error(config)
     assert "models.emb.hparams.from_model" in message and "'x'" in message
+
+
+# ------------------------------------------------- collections, retrieval and few-shot sections
+
+
+def _with_model(**sections) -> dict:
+    config = _minimal()
+    config["models"] = {"fcn": {"architecture": "fcn", "features": "lm"}}
+    config.update(sections)
+    return config
+
+
+def test_use_sections_default_to_nothing() -> None:
+    filled = validate_config(_with_model(), schema=SCHEMA)
+    assert filled["collections"] == {}
+    assert filled["retrieval"]["models"] == [] and filled["retrieval"]["k"] == 20
+    assert filled["retrieval"]["metric_learning"]["enabled"] is True
+    assert filled["fewshot"]["shots"] == [1, 5, 10, 20]
+
+
+def test_collection_checks() -> None:
+    from pipeline.config import collection_model
+
+    both = {"c": {"root": "/m", "dataset": "mine", "model": "fcn"}}
+    assert "give exactly one of root" in _error(_with_model(collections=both))
+    neither = {"c": {"model": "fcn"}}
+    assert "give exactly one of root" in _error(_with_model(collections=neither))
+    unknown = {"c": {"root": "/m", "model": "nope"}}
+    assert "collections.c.model: 'nope' is not a model" in _error(_with_model(collections=unknown))
+    no_dataset = {"c": {"dataset": "other", "model": "fcn"}}
+    assert "collections.c.dataset: 'other'" in _error(_with_model(collections=no_dataset))
+    wrong = {"c": {"root": "/m", "model": "fcn", "trained_on": "other"}}
+    assert "is not trained on 'other'" in _error(_with_model(collections=wrong))
+    good = validate_config(
+        _with_model(collections={"c": {"root": "/m", "model": "fcn"}}), schema=SCHEMA
+    )
+    assert collection_model(good, collection="c") == ("mine", "fcn")
+    entry = good["collections"]["c"]
+    assert entry["shards"] == 1 and "*.mp3" in entry["patterns"]
+
+
+def test_retrieval_and_fewshot_checks() -> None:
+    message = _error(_with_model(retrieval={"models": ["fcn", "x"]}))
+    assert "retrieval.models: 'x' is not a model" in message
+    triplet = {"models": ["fcn"], "index_space": "triplet", "metric_learning": {"enabled": False}}
+    assert "needs retrieval.metric_learning.enabled" in _error(_with_model(retrieval=triplet))
+    assert "retrieval.relevance_threshold" in _error(
+        _with_model(retrieval={"relevance_threshold": 0})
+    )
+    assert "fewshot.models: 'y'" in _error(_with_model(fewshot={"models": ["y"]}))
+    other = {"models": ["fcn"], "dataset": "other"}
+    assert "fewshot.dataset: 'other'" in _error(_with_model(fewshot=other))
+    assert "fewshot.shots" in _error(_with_model(fewshot={"shots": [0]}))
+    assert "fewshot.finetune.steps" in _error(_with_model(fewshot={"finetune": {"steps": 0}}))

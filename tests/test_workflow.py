@@ -85,6 +85,21 @@ TINY_CONFIG = {
         },
     },
     "evaluation": {"taggram_tracks": 1},
+    "retrieval": {
+        "models": ["fcn", "lstm"],
+        "k": 5,
+        "metric_learning": {"dim": 4, "hidden": 8, "epochs": 3},
+    },
+    "fewshot": {
+        "models": ["fcn"],
+        "shots": [1, 2],
+        "episodes": 2,
+        "finetune": {"steps": 3, "batch_size": 4},
+    },
+    "collections": {
+        "folder": {"root": "data", "model": "fcn", "shards": 2, "top": 2},
+        "tracks": {"dataset": "tiny", "model": "lstm", "top": 1},
+    },
 }
 
 
@@ -224,6 +239,35 @@ def test_models_trained_evaluated_and_ranked(workdir: Path) -> None:
             assert (folder / "evaluation" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     fcn = json.loads((results / "tiny/models/fcn/evaluation/metrics.json").read_text())
     assert set(fcn["aggregations"]) == {"mean", "max", "autopool"}
+
+
+def test_retrieval_fewshot_and_collections(workdir: Path) -> None:
+    """Similarity index and retrieval table, few-shot table, batch-tagged collections."""
+    from pipeline.similarity import load_index
+
+    results = workdir / "results"
+    table = pd.read_csv(results / "retrieval.csv")
+    assert sorted(set(table["model"])) == ["fcn", "lstm"]
+    assert set(table["space"]) == {"tagger", "triplet", "random"}
+    assert table["map@5"].between(0, 1).all()
+    assert "Retrieval" in (results / "retrieval.md").read_text()
+    index = load_index(results / "tiny/models/fcn/similarity/index.parquet")
+    assert index.space == "tagger" and len(index.table) >= 8
+    assert index.table["path"].str.startswith("data").all()
+
+    fewshot = pd.read_csv(results / "fewshot.csv")
+    assert set(fewshot["method"]) == {"prototypes", "finetune"}
+    assert sorted(set(fewshot["shots"])) == [1, 2]
+
+    tags = pd.read_parquet(results / "collections/folder/tags.parquet")
+    failed = pd.read_parquet(results / "collections/folder/failed.parquet")
+    assert {"corrupt.flac", "empty.wav", "text.mp3"} <= set(failed["track_id"])
+    assert "a.wav" in set(tags["track_id"]) and len(tags) + len(failed) == 14
+    vocabulary = json.loads((results / "tiny/vocabulary.json").read_text())["tags"]
+    assert tags[vocabulary].to_numpy().max() <= 1
+    assert len(tags["embedding"][0]) > 0 and all(len(t) == 2 for t in tags["top_tags"])
+    from_dataset = pd.read_parquet(results / "collections/tracks/tags.parquet")
+    assert "a" in set(from_dataset["track_id"])
 
 
 def test_second_run_does_nothing(workdir: Path) -> None:

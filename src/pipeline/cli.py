@@ -1,6 +1,6 @@
 """The ``pipeline`` command line (``python -m pipeline`` or the installed ``pipeline``).
 
-Commands live in the registry :data:`COMMANDS` (name -> arguments and handler); today:
+Commands live in the registry :data:`COMMANDS` (name -> arguments and handler):
 
 ``pipeline tag FILE... --checkpoint PATH``
     Top-N tags of each audio file (``--top``), its taggram as CSV and PNG (``--taggram
@@ -9,6 +9,11 @@ Commands live in the registry :data:`COMMANDS` (name -> arguments and handler); 
     ``path, ok, error, warnings, duration_s, n_windows, sample_rate, channels, tags,
     probabilities`` and, with ``--taggram``, ``taggram: {csv, png}``). Files are decoded as a
     stream (:mod:`pipeline.tagging`): any length of audio in bounded memory.
+
+``pipeline similar FILE... --index PATH [--k 20]``
+    The ``k`` tracks of a similarity index (:mod:`pipeline.similarity`) nearest to each file,
+    in the index's embedding space, as a table or JSON Lines (``path, ok, error, neighbours:
+    [{rank, track_id, path, similarity, tags}]``).
 
 Exit status: 0 every file was tagged; 1 some files could not be tagged (each is named on
 stderr, and in the JSON output; the other files were tagged and written); 2 a usage error, or
@@ -378,6 +383,137 @@ COMMANDS["tag"] = Command(
     "tagged; 1 some files failed (one line each on stderr; the others were tagged); 2 usage, "
     "checkpoint, device or output path error. Example: pipeline tag song.mp3 "
     "-c results/demo/models/musicnn/checkpoint.pt --taggram taggrams/",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# pipeline similar
+# --------------------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    value = _non_negative_int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def _similar_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "files", nargs="+", metavar="FILE", help="audio files (wav, flac, ogg, mp3)"
+    )
+    parser.add_argument(
+        "-i",
+        "--index",
+        required=True,
+        type=Path,
+        metavar="PATH",
+        help="a similarity index (rule similarity_index: results/<dataset>/models/<model>/"
+        "similarity/index.parquet) or a tagged collection (results/collections/<name>/"
+        "tags.parquet)",
+    )
+    parser.add_argument(
+        "-k", "--k", type=_positive_int, default=20, metavar="K", help="tracks to return (20)"
+    )
+    parser.add_argument(
+        "-c",
+        "--checkpoint",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="the checkpoint to embed the files with (default: the one the index names)",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="JSON Lines on stdout: one object per file"
+    )
+    parser.add_argument(
+        "--max-duration",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="read at most this many seconds of each file (default: all)",
+    )
+    parser.add_argument("--device", default=None, metavar="DEVICE", help="torch device")
+
+
+def _format_neighbours(path: str, found: Any) -> str:
+    lines = [f"{path}: {len(found)} nearest tracks"]
+    width = max([len("track"), *(len(str(t)) for t in found["track_id"])])
+    lines.append(f"  {'rank':>4}  {'track':<{width}}  similarity  tags")
+    for row in found.itertuples():
+        tags = ", ".join(row.tags) if "tags" in found and row.tags is not None else ""
+        lines.append(f"  {row.rank:>4}  {row.track_id!s:<{width}}  {row.similarity:10.3f}  {tags}")
+    return "\n".join(lines)
+
+
+def run_similar(args: argparse.Namespace) -> int:
+    """Handler of ``pipeline similar``; returns the exit status."""
+    say = _Messages(command="similar", stream=sys.stderr)
+    if args.checkpoint is not None and not args.checkpoint.is_file():
+        say.error(f"checkpoint {str(args.checkpoint)!r} does not exist")
+        return EXIT_USAGE
+
+    from pipeline.similarity import load_index
+    from pipeline.tagger import load_tagger
+    from pipeline.tagging import FileTagger
+
+    try:
+        index = load_index(args.index, checkpoint=args.checkpoint)
+        if not index.checkpoint.is_file():
+            raise PipelineError(
+                f"checkpoint {str(index.checkpoint)!r} named by index {str(args.index)!r} does "
+                "not exist (pass --checkpoint)"
+            )
+        tagger = load_tagger(index.checkpoint, device=_device(args.device))
+        file_tagger = FileTagger(tagger, embed=True, max_duration_s=args.max_duration)
+    except PipelineError as exc:
+        say.error(exc)
+        return EXIT_USAGE
+    except Exception as exc:  # noqa: BLE001 - torch errors (corrupt weights, device)
+        say.error(f"{str(args.index)!r}: {type(exc).__name__}: {exc}")
+        return EXIT_USAGE
+
+    n_failed = 0
+    for k, path in enumerate(args.files):
+        try:
+            with _c_stderr_captured() as library_output:
+                result = file_tagger.tag(path)
+                query = index.to_space(result.embedding[None, :])
+                found = index.search(query, k=args.k)[0]
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
+            _replay(library_output, stream=sys.stderr)
+            message = _file_error(path, exc)
+            say.error(message)
+            n_failed += 1
+            if args.json:
+                print(json.dumps({"path": path, "ok": False, "error": message, "neighbours": []}))
+            continue
+        _replay(library_output, stream=sys.stderr)
+        if args.json:
+            neighbours = [
+                {
+                    "rank": int(row["rank"]),
+                    "track_id": str(row["track_id"]),
+                    "path": str(row.get("path", "")),
+                    "similarity": round(float(row["similarity"]), 6),
+                    "tags": list(row["tags"]) if "tags" in row and row["tags"] is not None else [],
+                }
+                for _, row in found.iterrows()
+            ]
+            record = {"path": path, "ok": True, "error": None, "neighbours": neighbours}
+            print(json.dumps(record), flush=True)
+        else:
+            print(("\n" if k else "") + _format_neighbours(path, found), flush=True)
+    return EXIT_FAILED_FILES if n_failed else EXIT_OK
+
+
+COMMANDS["similar"] = Command(
+    help="find the tracks of an index most similar to audio files",
+    add_arguments=_similar_arguments,
+    run=run_similar,
+    epilog="Each file is embedded with the index's checkpoint (and its metric-learning "
+    "projection, if any) and compared by cosine similarity. Exit status as for tag. Example: "
+    "pipeline similar song.mp3 -i results/demo/models/musicnn/similarity/index.parquet -k 20",
 )
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "feature_settings",
     "dataset_feature_sets",
     "model_datasets",
+    "collection_model",
     "ManifestSource",
     "manifest_source",
 ]
@@ -150,12 +151,89 @@ def validate_config(
                     f"{source}: models.{name}: dataset {dataset!r} does not extract feature "
                     f"set {model['features']!r}; add it to datasets.{dataset}.features"
                 )
+    _check_uses(filled, source=source)
     for name in filled["features"]:
         try:
             feature_settings(filled, name=name)  # cross-field checks (n_mfcc <= n_mels)
         except ConfigError as exc:
             raise ConfigError(f"{source}: {exc}") from exc
     return filled
+
+
+def _check_uses(config: Mapping[str, Any], *, source: str) -> None:
+    """Cross-checks of collections:, retrieval: and fewshot: against models and datasets."""
+    models, datasets = config.get("models", {}), config["datasets"]
+
+    def known_model(key: str, name: str) -> None:
+        if name not in models:
+            raise ConfigError(
+                f"{source}: {key}: {name!r} is not a model under models:; defined: {sorted(models)}"
+            )
+
+    for name, entry in config.get("collections", {}).items():
+        key = f"collections.{name}"
+        if ("root" in entry) == ("dataset" in entry):
+            raise ConfigError(f"{source}: {key}: give exactly one of root (a folder) and dataset")
+        if "dataset" in entry and entry["dataset"] not in datasets:
+            raise ConfigError(
+                f"{source}: {key}.dataset: {entry['dataset']!r} is not defined under datasets:; "
+                f"defined: {sorted(datasets)}"
+            )
+        known_model(f"{key}.model", entry["model"])
+        collection_model(config, collection=name, source=source)
+    retrieval = config.get("retrieval", {})
+    for name in retrieval.get("models", []):
+        known_model("retrieval.models", name)
+    if retrieval.get("index_space") == "triplet" and not retrieval["metric_learning"]["enabled"]:
+        raise ConfigError(
+            f"{source}: retrieval.index_space: 'triplet' needs retrieval.metric_learning.enabled"
+        )
+    fewshot = config.get("fewshot", {})
+    for name in fewshot.get("models", []):
+        known_model("fewshot.models", name)
+        target = fewshot.get("dataset")
+        if target is None:
+            continue
+        if target not in datasets:
+            raise ConfigError(
+                f"{source}: fewshot.dataset: {target!r} is not defined under datasets:; "
+                f"defined: {sorted(datasets)}"
+            )
+        if models[name]["features"] not in dataset_feature_sets(config, dataset=target):
+            raise ConfigError(
+                f"{source}: fewshot.dataset: {target!r} does not extract feature set "
+                f"{models[name]['features']!r} that fewshot model {name!r} reads"
+            )
+
+
+def collection_model(
+    config: Mapping[str, Any], *, collection: str, source: str = "config"
+) -> tuple[str, str]:
+    """The (dataset, model) whose checkpoint tags a collection.
+
+    Raises
+    ------
+    ConfigError
+        ``trained_on`` is not a dataset the model is trained on, or is missing while the model
+        is trained on several.
+    """
+    entry = config["collections"][collection]
+    model = entry["model"]
+    trained = model_datasets(config, model=model)
+    dataset = entry.get("trained_on")
+    if dataset is None:
+        if len(trained) != 1:
+            raise ConfigError(
+                f"{source}: collections.{collection}.trained_on: required, model {model!r} is "
+                f"trained on {trained}"
+            )
+        dataset = trained[0]
+    if dataset not in trained:
+        raise ConfigError(
+            f"{source}: collections.{collection}.trained_on: model {model!r} is not trained on "
+            f"{dataset!r}; it is trained on {trained}"
+        )
+    return dataset, model
 
 
 def feature_settings(config: Mapping[str, Any], *, name: str) -> FeatureSettings:

@@ -1,5 +1,8 @@
 """Predictions of a checkpoint for one split of a feature set, at the window and song level.
 
+Also the track embeddings of a checkpoint (:func:`embed_tracks`), what similarity search,
+retrieval evaluation and few-shot learning read.
+
 The song table is what evaluation reads: ``track_id``, one probability column per tag (in
 vocabulary order), and ``labels`` (the track's true tags). The window table is the taggram
 of each track: ``track_id``, ``window`` (its position in the track), ``start_s``, and one
@@ -10,7 +13,9 @@ window predictions (sequence models, ``aggregation="model"``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -21,7 +26,7 @@ from pipeline.errors import PipelineError
 from pipeline.store import FeatureStore
 from pipeline.tagger import Tagger, load_tagger
 
-__all__ = ["predict_split", "SONG_KEYS", "WINDOW_KEYS"]
+__all__ = ["predict_split", "embed_tracks", "embedding_matrix", "SONG_KEYS", "WINDOW_KEYS"]
 
 log = logging.getLogger(__name__)
 
@@ -108,17 +113,10 @@ def _open_store(store: str, *, tagger: Tagger) -> tuple[zarr.Array, np.ndarray]:
     return FeatureStore(Path(store)).checked_windows(features=tagger.features.to_dict())
 
 
-def _score_windows(
-    tagger: Tagger,
-    part: pd.DataFrame,
-    *,
-    windows: zarr.Array,
-    starts: np.ndarray,
-    out: np.ndarray,
-) -> pd.DataFrame:
-    """Window logits of one store's tracks, in blocks of whole tracks; song means to ``out``."""
+def _blocks(part: pd.DataFrame) -> Iterator[list[Any]]:
+    """Consecutive whole tracks of ``part`` (rows with ``start, stop``), about
+    :data:`_BLOCK_WINDOWS` windows per block."""
     rows = list(part.itertuples())
-    tables = []
     i = 0
     while i < len(rows):
         block = [rows[i]]
@@ -128,10 +126,34 @@ def _score_windows(
             block.append(nxt)
             n += nxt.stop - nxt.start
         i += len(block)
-        data = np.concatenate([windows[r.start : r.stop] for r in block])  # (n, bins, frames)
-        block_starts = np.concatenate([starts[r.start : r.stop] for r in block])
-        durations = np.concatenate([np.full(r.stop - r.start, r.duration_s) for r in block])
-        valid = audio_frames(starts_s=block_starts, duration_s=durations, features=tagger.features)
+        yield block
+
+
+def _block_inputs(
+    block: list[Any], *, windows: zarr.Array, starts: np.ndarray, tagger: Tagger
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Windows (n, bins, frames), their start times (n,) and valid frames (n,) of a block."""
+    data = np.concatenate([windows[r.start : r.stop] for r in block])
+    block_starts = np.concatenate([starts[r.start : r.stop] for r in block])
+    durations = np.concatenate([np.full(r.stop - r.start, r.duration_s) for r in block])
+    valid = audio_frames(starts_s=block_starts, duration_s=durations, features=tagger.features)
+    return data, block_starts, valid
+
+
+def _score_windows(
+    tagger: Tagger,
+    part: pd.DataFrame,
+    *,
+    windows: zarr.Array,
+    starts: np.ndarray,
+    out: np.ndarray,
+) -> pd.DataFrame:
+    """Window logits of one store's tracks, in blocks of whole tracks; song means to ``out``."""
+    tables = []
+    for block in _blocks(part):
+        data, block_starts, valid = _block_inputs(
+            block, windows=windows, starts=starts, tagger=tagger
+        )
         logits = tagger.predict_windows(data, valid_frames=valid)  # (n, n_tags)
         probs = 1.0 / (1.0 + np.exp(-logits.astype(np.float64)))
         offset = 0
@@ -147,3 +169,85 @@ def _score_windows(
         )
         tables.append(table)
     return pd.concat(tables, ignore_index=True)
+
+
+def embed_tracks(
+    *,
+    checkpoint: Path,
+    index: pd.DataFrame,
+    splits: Sequence[str] | None = None,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """The track embedding (``Tagger.embed_track``) of every stored track of some splits.
+
+    Parameters
+    ----------
+    checkpoint : Path
+        Any checkpoint :func:`pipeline.tagger.load_tagger` reads.
+    index : pd.DataFrame
+        The feature set's ``index.parquet``.
+    splits : sequence of str, optional
+        Splits to embed (default: every split in the index).
+    device : str
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per track with stored windows, in index order: ``track_id``, ``split``,
+        ``tags`` (the track's tags in the checkpoint's vocabulary, vocabulary order) and
+        ``embedding`` (a float32 array of length D; :func:`embedding_matrix` stacks them).
+        Window taggers embed a track as the mean of its window embeddings, sequence and
+        two-stage taggers with their own summary.
+    """
+    tagger = load_tagger(Path(checkpoint), device=device)
+    wanted = sorted(set(index["split"])) if splits is None else list(splits)
+    parts = [split_tracks(index, split=split) for split in wanted]
+    tracks = pd.concat(parts, ignore_index=True)
+    rows: list[np.ndarray | None] = [None] * len(tracks)
+    for store, part in tracks.groupby("store", sort=True):
+        windows, starts = _open_store(str(store), tagger=tagger)
+        if tagger.aggregation == "mean":
+            for block in _blocks(part):
+                data, _, valid = _block_inputs(block, windows=windows, starts=starts, tagger=tagger)
+                emb = tagger.embed_windows(data, valid_frames=valid)  # (n, D)
+                offset = 0
+                for r in block:
+                    count = r.stop - r.start
+                    rows[r.Index] = emb[offset : offset + count].mean(axis=0)
+                    offset += count
+        else:
+            for r in part.itertuples():
+                valid = audio_frames(
+                    starts_s=starts[r.start : r.stop],
+                    duration_s=float(r.duration_s),
+                    features=tagger.features,
+                )
+                rows[r.Index] = tagger.embed_track(windows[r.start : r.stop], valid_frames=valid)
+        log.info("%s: %d tracks embedded", store, len(part))
+    vocabulary = list(tagger.tags)
+    return pd.DataFrame(
+        {
+            "track_id": tracks["track_id"].astype(str).to_numpy(),
+            "split": tracks["split"].astype(str).to_numpy(),
+            "tags": [[t for t in vocabulary if t in set(tags)] for tags in tracks["tags"]],
+            "embedding": [np.asarray(e, dtype=np.float32) for e in rows],
+        }
+    )
+
+
+def embedding_matrix(table: pd.DataFrame) -> np.ndarray:
+    """The ``embedding`` column of a table as one array, shape (n_tracks, D), float32.
+
+    Raises
+    ------
+    PipelineError
+        No ``embedding`` column, no rows, or rows of different lengths.
+    """
+    if "embedding" not in table:
+        raise PipelineError(f"the table has no 'embedding' column (columns: {list(table)})")
+    if table.empty:
+        raise PipelineError("the embedding table has no rows")
+    lengths = {len(e) for e in table["embedding"]}
+    if len(lengths) != 1:
+        raise PipelineError(f"embeddings of different lengths {sorted(lengths)} in one table")
+    return np.stack([np.asarray(e, dtype=np.float32) for e in table["embedding"]])

@@ -32,6 +32,7 @@ __all__ = [
     "plot_taggram",
     "plot_training_curves",
     "write_leaderboard",
+    "write_table",
 ]
 
 #: Columns every leaderboard row must have, in table order (extra columns follow them).
@@ -218,6 +219,66 @@ def write_leaderboard(
         _html(shown, best=best, title=title, caption=caption), encoding="utf-8"
     )
     return table
+
+
+def write_table(
+    *,
+    table: pd.DataFrame,
+    out_csv: str | Path,
+    out_md: str | Path,
+    out_html: str | Path,
+    title: str,
+    caption: Sequence[str],
+    best_metric: str,
+    best_within: Sequence[str],
+    highlight: str,
+) -> None:
+    """Write a results table (retrieval, few-shot) as CSV, Markdown and HTML, like the
+    leaderboard: float columns to 4 significant digits, the best ``best_metric`` of each
+    ``best_within`` group in bold (its ``highlight`` cell in Markdown, the row in HTML).
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        Rows in the order to show.
+    out_csv, out_md, out_html : str or Path
+    title : str
+    caption : sequence of str
+        Sentences stated above the table.
+    best_metric : str
+        A numeric column; higher is better.
+    best_within : sequence of str
+        Columns whose groups each get a best row.
+    highlight : str
+        The column emphasised in Markdown.
+    """
+    if table.empty:
+        raise PipelineError(f"table {title!r} has no rows")
+    _require(table, [best_metric, *best_within, highlight], what=f"table {title!r}")
+    shown = pd.DataFrame(
+        {column: [_cell(column, v) for v in table[column]] for column in table.columns}
+    )
+    scores = pd.to_numeric(table[best_metric], errors="coerce")
+    if best_within:
+        top = scores.groupby([table[c] for c in best_within]).transform("max")
+    else:
+        top = pd.Series(scores.max(), index=scores.index)
+    best = (scores.eq(top) & scores.notna()).to_numpy()
+    numeric = {c for c in table.columns if pd.api.types.is_numeric_dtype(table[c])}
+    for path in (out_csv, out_md, out_html):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out_csv, index=False)
+    where = list(table.columns).index(highlight)
+    Path(out_md).write_text(
+        _markdown(
+            shown, best=best, title=title, caption=list(caption), numeric=numeric, highlight=where
+        ),
+        encoding="utf-8",
+    )
+    Path(out_html).write_text(
+        _html(shown, best=best, title=title, caption=list(caption), numeric=numeric),
+        encoding="utf-8",
+    )
 
 
 def plot_per_tag_auc(*, per_tag: pd.DataFrame, out_png: str | Path, title: str) -> None:
@@ -480,18 +541,28 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
-def _markdown(shown: pd.DataFrame, *, best: np.ndarray, title: str, caption: list[str]) -> str:
+_NUMERIC = {"params", "train_time_s", "n_tags_evaluated", *_METRICS}
+
+
+def _markdown(
+    shown: pd.DataFrame,
+    *,
+    best: np.ndarray,
+    title: str,
+    caption: list[str],
+    numeric: set[str] = _NUMERIC,
+    highlight: int = 1,
+) -> str:
     def escape(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
-    numeric = {"params", "train_time_s", "n_tags_evaluated", *_METRICS}
     header = "| " + " | ".join(shown.columns) + " |"
     rule = "|" + "|".join("---:" if c in numeric else "---" for c in shown.columns) + "|"
     body = []
     for row, is_best in zip(shown.itertuples(index=False), best, strict=True):
         cells = [escape(v) for v in row]
         if is_best:
-            cells[1] = f"**{cells[1]}**"  # the model column
+            cells[highlight] = f"**{cells[highlight]}**"  # the model column
         body.append("| " + " | ".join(cells) + " |")
     notes = [f"- {sentence}" for sentence in caption]
     return "\n".join([f"# {title}", "", *notes, "", header, rule, *body, ""])
@@ -509,8 +580,14 @@ tbody tr:hover { background: #fafafa; }
 """
 
 
-def _html(shown: pd.DataFrame, *, best: np.ndarray, title: str, caption: list[str]) -> str:
-    numeric = {"params", "train_time_s", "n_tags_evaluated", *_METRICS}
+def _html(
+    shown: pd.DataFrame,
+    *,
+    best: np.ndarray,
+    title: str,
+    caption: list[str],
+    numeric: set[str] = _NUMERIC,
+) -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in shown.columns)
     rows = []
     for row, is_best in zip(shown.itertuples(index=False), best, strict=True):

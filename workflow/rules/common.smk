@@ -1,9 +1,11 @@
 # Shared setup: config validation (with schema defaults) and named input functions.
+import hashlib
 from pathlib import Path
 
 from snakemake.utils import min_version
 
 from pipeline.config import (
+    collection_model,
     dataset_feature_sets,
     load_yaml,
     manifest_source,
@@ -56,6 +58,15 @@ def all_targets():
             targets += [f"{folder}/index.parquet", f"{folder}/stats.json"]
     if config["models"]:
         targets += [f"{RESULTS}/leaderboard.{ext}" for ext in ("csv", "md", "html")]
+    for collection in config["collections"]:
+        targets.append(f"{RESULTS}/collections/{collection}/tags.parquet")
+    if retrieval_pairs():
+        targets += [f"{RESULTS}/retrieval.{ext}" for ext in ("csv", "md", "html")]
+        targets += [
+            f"{model_dir(d, m)}/similarity/index.parquet" for d, m in retrieval_pairs()
+        ]
+    if fewshot_pairs():
+        targets += [f"{RESULTS}/fewshot.{ext}" for ext in ("csv", "md", "html")]
     return targets
 
 
@@ -177,3 +188,124 @@ def prediction_tables(wildcards):
     folder = f"{model_dir(wildcards.dataset, wildcards.model)}/predictions"
     names = ("eval_songs", "eval_windows", "valid_songs", "valid_windows")
     return {name: f"{folder}/{name}.parquet" for name in names}
+
+
+# -- batch tagging of collections --------------------------------------------------------------
+
+
+def collection_entry(wildcards):
+    return config["collections"][wildcards.collection]
+
+
+def collection_shard_names(collection):
+    return [shard_name(k) for k in range(config["collections"][collection]["shards"])]
+
+
+def collection_checkpoint(wildcards):
+    dataset, model = collection_model(config, collection=wildcards.collection)
+    return f"{model_dir(dataset, model)}/checkpoint.pt"
+
+
+def collection_list_inputs(wildcards):
+    """A dataset collection lists its dataset's manifest; a folder has no input file."""
+    entry = collection_entry(wildcards)
+    if "dataset" in entry:
+        return {"manifest": f"{RESULTS}/{entry['dataset']}/manifest.parquet"}
+    return {}
+
+
+def collection_listing(wildcards):
+    """What a folder collection holds (names, sizes, times), so that a change re-lists it."""
+    entry = collection_entry(wildcards)
+    if "dataset" in entry:
+        return {"dataset": entry["dataset"]}
+    root = Path(entry["root"])
+    if not root.is_dir():
+        return {"root": str(root), "missing": True}
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return {
+        "root": str(root),
+        "patterns": entry["patterns"],
+        "files": digest.hexdigest(),
+    }
+
+
+def collection_shard_tables(wildcards):
+    folder = f"{RESULTS}/collections/{wildcards.collection}/shards"
+    names = collection_shard_names(wildcards.collection)
+    return {
+        "tables": [f"{folder}/{name}.parquet" for name in names],
+        "failed": [f"{folder}/{name}.failed.parquet" for name in names],
+    }
+
+
+# -- similarity search and retrieval -----------------------------------------------------------
+
+
+def retrieval_pairs():
+    """(dataset, model) pairs evaluated for retrieval and indexed for similarity search."""
+    wanted = config["retrieval"]["models"]
+    return [(d, m) for d, m in evaluated_models() if m in wanted]
+
+
+def metric_learning_on():
+    return config["retrieval"]["metric_learning"]["enabled"]
+
+
+def retrieval_inputs(wildcards):
+    folder = model_dir(wildcards.dataset, wildcards.model)
+    inputs = {"embeddings": f"{folder}/embeddings.parquet"}
+    if metric_learning_on():
+        inputs["projection"] = f"{folder}/retrieval/projection.pt"
+    return inputs
+
+
+def index_inputs(wildcards):
+    folder = model_dir(wildcards.dataset, wildcards.model)
+    inputs = {
+        "embeddings": f"{folder}/embeddings.parquet",
+        "checkpoint": f"{folder}/checkpoint.pt",
+        "manifest": f"{RESULTS}/{wildcards.dataset}/manifest.parquet",
+    }
+    if config["retrieval"]["index_space"] == "triplet":
+        inputs["projection"] = f"{folder}/retrieval/projection.pt"
+    return inputs
+
+
+def retrieval_table_inputs(wildcards):
+    return [f"{model_dir(d, m)}/retrieval/metrics.json" for d, m in retrieval_pairs()]
+
+
+# -- few-shot personal tags --------------------------------------------------------------------
+
+
+def fewshot_pairs():
+    """(dataset the model is trained on, model) pairs adapted to few-shot tags."""
+    wanted = config["fewshot"]["models"]
+    return [(d, m) for d, m in evaluated_models() if m in wanted]
+
+
+def fewshot_target(wildcards):
+    """The dataset whose tags are learnt from a few examples."""
+    return config["fewshot"]["dataset"] or wildcards.dataset
+
+
+def fewshot_inputs(wildcards):
+    target = fewshot_target(wildcards)
+    features = config["models"][wildcards.model]["features"]
+    return {
+        "checkpoint": f"{model_dir(wildcards.dataset, wildcards.model)}/checkpoint.pt",
+        "index": f"{feature_dir(target, features)}/index.parquet",
+        "vocabulary": f"{RESULTS}/{target}/vocabulary.json",
+    }
+
+
+def fewshot_params(wildcards):
+    return {**config["fewshot"], "target": fewshot_target(wildcards)}
+
+
+def fewshot_table_inputs(wildcards):
+    return [f"{model_dir(d, m)}/fewshot/episodes.csv" for d, m in fewshot_pairs()]

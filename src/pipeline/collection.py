@@ -1,0 +1,241 @@
+"""Batch tagging of a collection: every audio file of a folder or a dataset, into Parquet.
+
+A collection (``collections:`` in ``config.yaml``) is a list of audio files, tagged with one
+checkpoint. The workflow lists it (:func:`list_folder` or a dataset's manifest), cuts it into
+shards with the feature stage's stable hash (:func:`pipeline.manifest.assign_shards`), tags
+each shard in one job (:func:`tag_files`, the ``tag`` command's streaming
+:class:`pipeline.tagging.FileTagger`) and joins the shards (:func:`merge_shards`).
+
+The table (one row per tagged file):
+
+=================  ===========================================================================
+``track_id``       the file's path relative to the folder, or the dataset's track id
+``path``           the file
+``duration_s``     decoded seconds
+``n_windows``      windows it was cut into
+``top_tags``       the ``top`` most probable tags, most probable first
+``<tag>``          one float32 probability column per tag of the checkpoint, vocabulary order
+``embedding``      the track embedding, fixed-size list of D float32
+=================  ===========================================================================
+
+Files that cannot be tagged (missing, empty, not audio, too short) go to a failure table
+(``track_id, path, error``) and the others are still tagged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.manifest import assign_shards
+from pipeline.similarity import index_metadata, write_with_metadata
+from pipeline.tagging import FileTagger
+
+__all__ = [
+    "AUDIO_PATTERNS",
+    "TABLE_KEYS",
+    "FAILURE_COLUMNS",
+    "list_folder",
+    "shard_tracks",
+    "tag_files",
+    "merge_shards",
+]
+
+log = logging.getLogger(__name__)
+
+#: File name patterns a folder collection lists by default.
+AUDIO_PATTERNS = ("*.mp3", "*.wav", "*.flac", "*.ogg", "*.opus", "*.m4a", "*.aiff", "*.aif")
+#: Columns of the table before the tag columns (``embedding`` comes last).
+TABLE_KEYS = ("track_id", "path", "duration_s", "n_windows", "top_tags")
+FAILURE_COLUMNS = ["track_id", "path", "error"]
+
+
+def list_folder(*, root: str | Path, patterns: Sequence[str] = AUDIO_PATTERNS) -> pd.DataFrame:
+    """Audio files under a folder (recursively), sorted.
+
+    Parameters
+    ----------
+    root : str or Path
+    patterns : sequence of str
+        Glob patterns matched against file names, case-insensitively (``*.mp3``).
+
+    Returns
+    -------
+    pd.DataFrame
+        ``track_id`` (path relative to ``root``, with ``/``) and ``path``.
+
+    Raises
+    ------
+    ConfigError
+        ``root`` is not a folder, or no file matches.
+    """
+    folder = Path(root)
+    if not folder.is_dir():
+        raise ConfigError(f"collection root {str(folder)!r} is not a folder")
+    lowered = [p.lower() for p in patterns]
+    files = sorted(
+        p
+        for p in folder.rglob("*")
+        if p.is_file() and any(Path(p.name.lower()).match(pat) for pat in lowered)
+    )
+    if not files:
+        raise ConfigError(f"collection root {str(folder)!r}: no file matches {list(patterns)}")
+    return pd.DataFrame(
+        {
+            "track_id": [p.relative_to(folder).as_posix() for p in files],
+            "path": [str(p) for p in files],
+        }
+    )
+
+
+def shard_tracks(tracks: pd.DataFrame, *, shard: int, n_shards: int) -> pd.DataFrame:
+    """The tracks of one shard (stable hash of ``track_id``, as the feature stage).
+
+    Parameters
+    ----------
+    tracks : pd.DataFrame
+        With ``track_id`` and ``path``.
+    shard, n_shards : int
+
+    Returns
+    -------
+    pd.DataFrame
+        The shard's rows (``track_id``, ``path``), in input order.
+    """
+    missing = sorted({"track_id", "path"} - set(tracks))
+    if missing:
+        raise PipelineError(f"the track list lacks column(s) {missing}")
+    if not 0 <= shard < n_shards:
+        raise ConfigError(f"shard {shard} is not in 0..{n_shards - 1}")
+    ids = tracks["track_id"].astype(str)
+    keep = assign_shards(ids, n_shards=n_shards) == shard
+    return tracks.loc[keep, ["track_id", "path"]].reset_index(drop=True)
+
+
+def _table(
+    *,
+    rows: list[dict],
+    tags: list[str],
+    probs: list[np.ndarray],
+    embeddings: list[np.ndarray],
+    dim: int | None,
+) -> pa.Table:
+    columns: dict[str, pa.Array] = {
+        "track_id": pa.array([r["track_id"] for r in rows], pa.string()),
+        "path": pa.array([r["path"] for r in rows], pa.string()),
+        "duration_s": pa.array([r["duration_s"] for r in rows], pa.float64()),
+        "n_windows": pa.array([r["n_windows"] for r in rows], pa.int32()),
+        "top_tags": pa.array([r["top_tags"] for r in rows], pa.list_(pa.string())),
+    }
+    matrix = np.stack(probs).astype(np.float32) if probs else np.zeros((0, len(tags)), np.float32)
+    for j, tag in enumerate(tags):
+        columns[tag] = pa.array(matrix[:, j], pa.float32())
+    if dim is not None:
+        values = (
+            np.stack(embeddings).astype(np.float32).reshape(-1)
+            if embeddings
+            else np.zeros(0, np.float32)
+        )
+        columns["embedding"] = pa.FixedSizeListArray.from_arrays(pa.array(values), dim)
+    return pa.table(columns)
+
+
+def tag_files(
+    *, tracks: pd.DataFrame, file_tagger: FileTagger, top: int
+) -> tuple[pa.Table, pd.DataFrame]:
+    """Tag a list of files into the collection table.
+
+    Parameters
+    ----------
+    tracks : pd.DataFrame
+        ``track_id`` and ``path``.
+    file_tagger : FileTagger
+        Built with ``embed=True`` for an ``embedding`` column.
+    top : int
+        Tags in ``top_tags``.
+
+    Returns
+    -------
+    table : pyarrow.Table
+        See the module docstring; no rows when no file could be tagged.
+    failures : pd.DataFrame
+        ``track_id, path, error`` of the files that could not be tagged.
+
+    Raises
+    ------
+    PipelineError
+        A tag name clashes with a fixed column.
+    """
+    tags = list(file_tagger.tagger.tags)
+    clash = sorted(set(tags) & {*TABLE_KEYS, "embedding"})
+    if clash:
+        raise PipelineError(f"tag name(s) {clash} clash with the collection table's columns")
+    rows: list[dict] = []
+    probs: list[np.ndarray] = []
+    embeddings: list[np.ndarray] = []
+    failures: list[dict] = []
+    for track_id, path in zip(tracks["track_id"], tracks["path"], strict=True):
+        try:
+            result = file_tagger.tag(path)
+        except PipelineError as exc:  # AudioError included: record it, go on
+            log.warning("%s: %s", path, exc)
+            failures.append({"track_id": str(track_id), "path": str(path), "error": str(exc)})
+            continue
+        rows.append(
+            {
+                "track_id": str(track_id),
+                "path": str(path),
+                "duration_s": float(result.duration_s),
+                "n_windows": result.n_windows,
+                "top_tags": [tag for tag, _ in result.top(top)],
+            }
+        )
+        probs.append(result.song_probs)
+        if file_tagger.embed:
+            embeddings.append(result.embedding)
+    dim = None
+    if file_tagger.embed:
+        dim = len(embeddings[0]) if embeddings else _embedding_dim(file_tagger)
+    log.info("tagged %d files, %d failed", len(rows), len(failures))
+    table = _table(rows=rows, tags=tags, probs=probs, embeddings=embeddings, dim=dim)
+    return table, pd.DataFrame(failures, columns=FAILURE_COLUMNS)
+
+
+def _embedding_dim(file_tagger: FileTagger) -> int:
+    """Embedding size without a tagged file: one silent window through the tagger."""
+    zeros = np.zeros((1, *file_tagger.extractor.shape), dtype=np.float16)
+    return int(file_tagger.tagger.embed_windows(zeros).shape[1])
+
+
+def merge_shards(*, tables: Sequence[str | Path], out: str | Path, checkpoint: str | Path) -> int:
+    """Join shard tables into one collection table, sorted by ``track_id``.
+
+    The table is described as a similarity index (:mod:`pipeline.similarity`) of the
+    tagger's embedding space, so ``pipeline similar --index`` can search it.
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    parts = [pq.read_table(path) for path in tables]
+    if not parts:
+        raise PipelineError("no shard table to merge")
+    table = pa.concat_tables(parts)
+    order = pc.sort_indices(table, sort_keys=[("track_id", "ascending")])
+    table = table.take(order)
+    if "embedding" in table.column_names:
+        meta = index_metadata(checkpoint=checkpoint, projection=None)
+        write_with_metadata(table, out=out, metadata=meta)
+    else:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, out)
+    return table.num_rows

@@ -1,0 +1,15 @@
+"""Rule embed_model: the track embedding of every stored track, all splits."""
+
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from pipeline.io import configure_logging
+from pipeline.predict import embed_tracks
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+configure_logging(log_path=smk.log[0])
+torch.set_num_threads(smk.threads)
+table = embed_tracks(checkpoint=Path(smk.input.checkpoint), index=pd.read_parquet(smk.input.index))
+table.to_parquet(smk.output.embeddings, index=False)

@@ -1,0 +1,14 @@
+"""Rule fewshot_table: ROC-AUC against examples per tag, every model and method."""
+
+from pipeline.fewshot import write_fewshot_table
+from pipeline.io import configure_logging
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+configure_logging(log_path=smk.log[0])
+write_fewshot_table(
+    episodes=list(smk.input),
+    out_csv=smk.output.csv,
+    out_md=smk.output.md,
+    out_html=smk.output.html,
+    split=smk.params.split,
+)

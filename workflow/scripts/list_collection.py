@@ -1,0 +1,15 @@
+"""Rule list_collection: the files of a collection (a folder, or a dataset's manifest)."""
+
+import pandas as pd
+
+from pipeline.collection import list_folder
+from pipeline.io import configure_logging
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+configure_logging(log_path=smk.log[0])
+entry = smk.params.entry
+if "dataset" in entry:
+    tracks = pd.read_parquet(smk.input.manifest, columns=["track_id", "path"])
+else:
+    tracks = list_folder(root=entry["root"], patterns=entry["patterns"])
+tracks.to_parquet(smk.output.tracks, index=False)

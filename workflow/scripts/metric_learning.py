@@ -1,0 +1,17 @@
+"""Rule metric_learning: a triplet-loss projection of a model's embeddings (train split)."""
+
+import pandas as pd
+import torch
+
+from pipeline.io import configure_logging
+from pipeline.similarity import train_metric_projection
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+configure_logging(log_path=smk.log[0])
+torch.set_num_threads(smk.threads)
+train_metric_projection(
+    embeddings=pd.read_parquet(smk.input.embeddings),
+    retrieval=smk.params.retrieval,
+    out_projection=smk.output.projection,
+    out_history=smk.output.history,
+)

@@ -1,0 +1,16 @@
+"""Rule similarity_index: a dataset's embedding index for `pipeline similar`."""
+
+import pandas as pd
+
+from pipeline.io import configure_logging
+from pipeline.similarity import build_index
+
+smk = snakemake  # noqa: F821 - injected by Snakemake
+configure_logging(log_path=smk.log[0])
+build_index(
+    embeddings=pd.read_parquet(smk.input.embeddings),
+    manifest=pd.read_parquet(smk.input.manifest, columns=["track_id", "path"]),
+    checkpoint=smk.input.checkpoint,
+    projection=smk.input.get("projection"),
+    out=smk.output.index,
+)
