@@ -38,14 +38,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import zarr
 from torch import nn
 
-from pipeline.data import audio_frames
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.features import FeatureSettings
 from pipeline.metrics import summary_metrics
-from pipeline.store import FeatureStore
 from pipeline.tagger import NetworkTagger
 
 __all__ = [
@@ -760,22 +757,17 @@ def finetune_method(
 
 
 class _TrackWindows:
-    """Stored windows of feature-index rows, with each store opened once."""
+    """Stored windows of feature-index rows (a :class:`pipeline.twostage.common.StoreReader`,
+    each store opened once), several tracks at a time."""
 
     def __init__(self, *, index: pd.DataFrame, features: FeatureSettings) -> None:
+        from pipeline.twostage.common import StoreReader
+
         missing = sorted({"track_id", "store", "start", "stop", "duration_s"} - set(index))
         if missing:
             raise PipelineError(f"the feature index lacks column(s) {missing}")
         self.index = index.reset_index(drop=True)
-        self.features = features
-        self._stores: dict[str, tuple[zarr.Array, np.ndarray]] = {}
-
-    def _store(self, store: str) -> tuple[zarr.Array, np.ndarray]:
-        if store not in self._stores:
-            self._stores[store] = FeatureStore(Path(store)).checked_windows(
-                features=self.features.to_dict()
-            )
-        return self._stores[store]
+        self.reader = StoreReader(features=features)
 
     def read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Windows of index rows, in order.
@@ -789,21 +781,14 @@ class _TrackWindows:
             Position in ``rows`` of each window's track.
         """
         windows, valid, track = [], [], []
-        for k, row in enumerate(np.asarray(rows, dtype=np.int64)):
-            entry = self.index.iloc[int(row)]
-            start, stop = int(entry["start"]), int(entry["stop"])
-            if stop <= start:
-                raise PipelineError(f"track {entry['track_id']!r} has no stored window")
-            array, starts = self._store(str(entry["store"]))
-            windows.append(np.asarray(array[start:stop]))
-            valid.append(
-                audio_frames(
-                    starts_s=starts[start:stop],
-                    duration_s=float(entry["duration_s"]),
-                    features=self.features,
-                )
-            )
-            track.append(np.full(stop - start, k, dtype=np.int64))
+        selected = self.index.iloc[np.asarray(rows, dtype=np.int64)]
+        for k, row in enumerate(selected.itertuples(index=False)):
+            if row.stop <= row.start:
+                raise PipelineError(f"track {row.track_id!r} has no stored window")
+            w, v = self.reader.track(row)
+            windows.append(np.asarray(w))
+            valid.append(v)
+            track.append(np.full(len(v), k, dtype=np.int64))
         return np.concatenate(windows), np.concatenate(valid), np.concatenate(track)
 
 
