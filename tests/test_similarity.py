@@ -289,6 +289,7 @@ def test_similar_command(
     assert [n["rank"] for n in neighbours] == [1, 2]
     assert neighbours[0]["track_id"] == "b/three.ogg"
     assert neighbours[0]["similarity"] == pytest.approx(1.0, abs=1e-4)
+    assert len(neighbours[0]["tags"]) == 1  # a collection's index: its predicted top tags
     assert err.count("\n") == 1 and "missing.wav" in err and "Traceback" not in err
 
     assert main(["similar", query, "--index", str(index), "-k", "5"]) == EXIT_OK

@@ -143,7 +143,8 @@ class SimilarityIndex:
     ----------
     path : Path
     table : pd.DataFrame
-        Every column but ``embedding``.
+        Every column but ``embedding``; ``tags`` are the true tags of a dataset's index, the
+        predicted ``top_tags`` of a tagged collection.
     matrix : np.ndarray, shape (n_tracks, D), float32
         L2-normalised embeddings.
     checkpoint : Path
@@ -229,6 +230,8 @@ def load_index(path: str | Path, *, checkpoint: str | Path | None = None) -> Sim
     dim = column.type.list_size
     matrix = _normalised(column.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim))
     frame = table.drop(["embedding"]).to_pandas()
+    if "tags" not in frame and "top_tags" in frame:  # a tagged collection: predicted tags
+        frame["tags"] = frame["top_tags"]
     projection = described.get("projection")
     return SimilarityIndex(
         path=path,
