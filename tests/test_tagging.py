@@ -44,7 +44,7 @@ from tests.audio import tone, write_audio
 from tests.test_data import build_synthetic
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-KINDS = ("fcn", "lstm", "bag_of_frames", "embedding_svm")
+KINDS = ("fcn", "lstm", "bag_of_frames", "embedding_svm", "embedding_lstm")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -61,7 +61,8 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A checkpoint of each tagger kind, trained briefly on the synthetic stores.
 
     ``fcn``: a crop-trained window model (aggregation "mean"); ``lstm``: a sequence model
-    reading at most 2 windows; ``bag_of_frames`` and ``embedding_svm``: two-stage models.
+    reading at most 2 windows; ``bag_of_frames``, ``embedding_svm`` and ``embedding_lstm``
+    (an LSTM on the embeddings of at most 2 windows): two-stage models.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -103,6 +104,17 @@ def checkpoints(tmp_path_factory: pytest.TempPathFactory) -> dict:
             hparams={"network": "fcn", "network_hparams": {"depth": 4, "width": 4}, "C": 1.0},
             train_config=TrainConfig(),
             out_dir=root / "embedding_svm",
+            **common,
+        )
+        TWO_STAGE_TRAINERS["embedding_lstm"](
+            architecture="embedding_lstm",
+            hparams={
+                "network": "fcn",
+                "network_hparams": {"depth": 4, "width": 4},
+                "lstm": {"hidden": 8, "mlp": 8, "dropout": 0.0},
+            },
+            train_config=TrainConfig(epochs=2, batch_size=8, lr=1e-2, max_windows=2),
+            out_dir=root / "embedding_lstm",
             **common,
         )
     finally:
@@ -181,10 +193,16 @@ def test_aggregators_are_chosen_by_registry(checkpoints: dict) -> None:
         "lstm": "network",
         "bag_of_frames": "bag_of_frames",
         "embedding_svm": "embedding_classifier",
+        "embedding_lstm": "embedding_sequence",
     }
-    assert {"mean", "network", "bag_of_frames", "embedding_classifier", "buffer"} <= set(
-        SONG_AGGREGATORS
-    )
+    assert {
+        "mean",
+        "network",
+        "bag_of_frames",
+        "embedding_classifier",
+        "embedding_sequence",
+        "buffer",
+    } <= set(SONG_AGGREGATORS)
 
 
 @pytest.mark.parametrize("estimate", [None, 0, 40])

@@ -77,6 +77,13 @@ TINY_CONFIG = {
             "train": {"epochs": 2, "batch_size": 4},
             "threads": 1,
         },
+        "fcn_lstm": {
+            "architecture": "embedding_lstm",
+            "features": "logmel",
+            "hparams": {"from_model": "fcn", "lstm": {"hidden": 8, "mlp": 8}},
+            "train": {"epochs": 2, "batch_size": 4, "max_windows": 4},
+            "threads": 1,
+        },
         "random_fcn": {
             "architecture": "embedding_svm",
             "features": "logmel",
@@ -220,7 +227,7 @@ def test_outputs_and_failures(workdir: Path) -> None:
 def test_models_trained_evaluated_and_ranked(workdir: Path) -> None:
     results = workdir / "results"
     board = pd.read_csv(results / "leaderboard.csv")
-    assert sorted(board["model"]) == ["bof", "fcn", "lstm", "random_fcn"]
+    assert sorted(board["model"]) == ["bof", "fcn", "fcn_lstm", "lstm", "random_fcn"]
     assert board["macro_roc_auc"].between(0, 1).all()
     assert (board["split"] == "test").all()
     assert set(board["aggregation"]) == {"mean", "model"}

@@ -133,7 +133,7 @@ def _load_kinds() -> None:
 
     Imported lazily: they import this module. Add new tagger packages here.
     """
-    import pipeline.twostage  # noqa: F401  (bag_of_frames, embedding_classifier)
+    import pipeline.twostage  # noqa: F401  (bag_of_frames, embedding_classifier, embedding_sequence)
 
 
 # --------------------------------------------------------------------------------------------

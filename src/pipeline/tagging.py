@@ -19,7 +19,8 @@ tagger's ``kind``). Each gives what ``tagger.predict_track`` and ``tagger.embed_
 the whole track's stored windows, in bounded memory:
 
 - ``"mean"`` (window networks): running means of the window probabilities and embeddings.
-- ``"network"`` (sequence models, e.g. the LSTM): the model reads the middle ``max_windows``
+- ``"network"`` (sequence models, e.g. the LSTM) and ``"embedding_sequence"`` (an LSTM on
+  a frozen network's window embeddings): the model reads the middle ``max_windows``
   windows of the track, as in validation. The file header's length tells where that block
   lies, so only those windows (float16 features, plus one on each side) are kept; when the
   header is missing or wrong (some MP3s) the block is decoded again in a second pass.
@@ -296,9 +297,14 @@ class MeanOfLogits:
         return song, None if self.embeddings is None else self.embeddings.mean()
 
 
+@register_aggregator("embedding_sequence")
 @register_aggregator("network")
 class MiddleBlock:
     """A sequence model's song prediction from the track's middle ``max_windows`` windows.
+
+    For any tagger with a ``max_windows`` attribute whose ``predict_track`` and
+    ``embed_track`` read only that block (``NetworkTagger`` of a sequence model,
+    ``EmbeddingSequenceTagger``).
 
     Keeps the float16 features of the block the header's length predicts (and one window on
     each side, for resampling rounding); decodes the block again if the prediction was wrong.

@@ -1,8 +1,9 @@
 """Which trainer fits an architecture, and the train step of one model as the workflow runs it.
 
 Networks train end to end with :func:`pipeline.train.train_model`; the two-stage models of
-:mod:`pipeline.twostage` (bag of frames, embeddings + linear classifier) have trainers with
-the same signature and outputs, so the workflow treats every model alike.
+:mod:`pipeline.twostage` (bag of frames, embeddings + linear classifier, embedding sequences
++ LSTM) have trainers with the same signature and outputs, so the workflow treats every model
+alike.
 """
 
 from __future__ import annotations

@@ -6,15 +6,18 @@
 - ``embedding_svm`` (:mod:`.embedding`, second stage in :mod:`.linear`): frozen network
   embeddings (random or trained weights), mean-pooled per track, a linear classifier
   (logistic regression or linear SVM). Checkpoint kind ``"embedding_classifier"``.
+- ``embedding_lstm`` (:mod:`.sequence`): the same frozen network's embeddings of a track's
+  windows (at most ``train.max_windows``, the middle block) as a sequence, summarised by the
+  ``lstm`` architecture and its MLP. Checkpoint kind ``"embedding_sequence"``.
 
 :mod:`.common` reads a split's tracks from the shard stores and writes the trainers' files.
 
 Their trainers take the keyword arguments of :func:`pipeline.train.train_model` and write the
 same files (``checkpoint.pt``, ``history.csv``, ``train_summary.json``) with the same summary
 keys; :data:`TWO_STAGE_TRAINERS` maps the architecture names of ``config.yaml`` to them.
-Importing this package registers both tagger kinds with :func:`pipeline.tagger.register_tagger`,
+Importing this package registers their tagger kinds with :func:`pipeline.tagger.register_tagger`,
 so :func:`pipeline.tagger.load_tagger` reads their checkpoints (it imports this package).
-Both taggers give their own song prediction (``aggregation="model"``).
+The taggers give their own song prediction (``aggregation="model"``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ from pipeline.twostage.embedding import (
     train_embedding_classifier,
 )
 from pipeline.twostage.linear import CLASSIFIERS
+from pipeline.twostage.sequence import (
+    EmbeddingSequenceConfig,
+    EmbeddingSequenceTagger,
+    train_embedding_sequence,
+)
 
 __all__ = [
     "CLASSIFIERS",
@@ -41,12 +49,16 @@ __all__ = [
     "BagOfFramesTagger",
     "EmbeddingClassifierConfig",
     "EmbeddingClassifierTagger",
+    "EmbeddingSequenceConfig",
+    "EmbeddingSequenceTagger",
     "train_bag_of_frames",
     "train_embedding_classifier",
+    "train_embedding_sequence",
 ]
 
 #: Architecture name -> trainer with the signature of :func:`pipeline.train.train_model`.
 TWO_STAGE_TRAINERS: dict[str, Callable[..., dict[str, Any]]] = {
     "bag_of_frames": train_bag_of_frames,
     "embedding_svm": train_embedding_classifier,
+    "embedding_lstm": train_embedding_sequence,
 }

@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 import pandas as pd
@@ -66,6 +66,8 @@ from pipeline.twostage.linear import CLASSIFIERS, fit_linear, masked_log_loss
 __all__ = [
     "EmbeddingClassifierConfig",
     "EmbeddingClassifierTagger",
+    "NetworkSource",
+    "check_network_source",
     "frozen_network",
     "train_embedding_classifier",
 ]
@@ -120,21 +122,12 @@ class EmbeddingClassifierConfig:
     C: float | list[float] = 1.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.network, str):
-            raise ConfigError(f"embedding_svm.network: {self.network!r} is not a name")
-        if not isinstance(self.network_hparams, Mapping):
-            raise ConfigError(
-                f"embedding_svm.network_hparams: {self.network_hparams!r} is not a mapping"
-            )
-        if not isinstance(self.weights, str | Path):
-            raise ConfigError(
-                f"embedding_svm.weights: {self.weights!r} is not 'random' or a checkpoint path"
-            )
-        if self.weights != "random" and not Path(self.weights).is_file():
-            raise ConfigError(
-                f"embedding_svm.weights: {str(self.weights)!r} is neither 'random' nor an "
-                "existing checkpoint file"
-            )
+        check_network_source(
+            architecture="embedding_svm",
+            network=self.network,
+            network_hparams=self.network_hparams,
+            weights=self.weights,
+        )
         if self.classifier not in CLASSIFIERS:
             raise ConfigError(
                 f"embedding_svm.classifier: {self.classifier!r} is not one of {sorted(CLASSIFIERS)}"
@@ -168,14 +161,46 @@ class EmbeddingClassifierConfig:
 # --------------------------------------------------------------------------------------------
 
 
+class NetworkSource(Protocol):
+    """Where a two-stage model's frozen network comes from (fields of its config class)."""
+
+    network: str
+    network_hparams: Mapping[str, Any]
+    weights: str
+
+
+def check_network_source(
+    *, architecture: str, network: Any, network_hparams: Any, weights: Any
+) -> None:
+    """Raise ConfigError (naming ``{architecture}.{field}``) unless the fields are usable.
+
+    ``network`` must be a name, ``network_hparams`` a mapping, ``weights`` ``"random"`` or
+    the path of an existing checkpoint file.
+    """
+    if not isinstance(network, str):
+        raise ConfigError(f"{architecture}.network: {network!r} is not a name")
+    if not isinstance(network_hparams, Mapping):
+        raise ConfigError(f"{architecture}.network_hparams: {network_hparams!r} is not a mapping")
+    if not isinstance(weights, str | Path):
+        raise ConfigError(
+            f"{architecture}.weights: {weights!r} is not 'random' or a checkpoint path"
+        )
+    if weights != "random" and not Path(weights).is_file():
+        raise ConfigError(
+            f"{architecture}.weights: {str(weights)!r} is neither 'random' nor an "
+            "existing checkpoint file"
+        )
+
+
 def frozen_network(
-    config: EmbeddingClassifierConfig,
+    config: NetworkSource,
     *,
     cfg: TrainConfig,
     tags: Sequence[str],
     features: FeatureSettings,
     stats: Mapping[str, Any],
     n_bins: int,
+    architecture: str = "embedding_svm",
 ) -> dict[str, Any]:
     """The network as a ``kind="network"`` checkpoint dict (random or loaded).
 
@@ -183,6 +208,22 @@ def frozen_network(
     random state is left alone), for whole windows or, with ``cfg.crop_frames``, for crops
     (``cfg.eval_chunks`` per window). A trained checkpoint: returned as loaded, after
     checking that it is a window model of the same feature set.
+
+    Parameters
+    ----------
+    config : NetworkSource
+        ``network``, ``network_hparams`` and ``weights`` (e.g. an
+        :class:`EmbeddingClassifierConfig`).
+    cfg : TrainConfig
+    tags : sequence of str
+    features : FeatureSettings
+    stats : mapping
+        Band statistics of the feature set (random weights).
+    n_bins : int
+        Feature rows of the stored windows.
+    architecture : str
+        The two-stage architecture, named in error messages (``"embedding_svm"``,
+        ``"embedding_lstm"``).
     """
     if config.weights == "random":
         import pipeline.models.architectures  # noqa: F401  (fills the registry)
@@ -190,11 +231,11 @@ def frozen_network(
         spec = ARCHITECTURES.get(config.network)
         if spec is None:
             raise ConfigError(
-                f"embedding_svm.network: {config.network!r} is not one of {sorted(ARCHITECTURES)}"
+                f"{architecture}.network: {config.network!r} is not one of {sorted(ARCHITECTURES)}"
             )
         if spec.module.input_kind != "window":
             raise ConfigError(
-                f"embedding_svm.network: {config.network!r} takes {spec.module.input_kind!r} "
+                f"{architecture}.network: {config.network!r} takes {spec.module.input_kind!r} "
                 "inputs; only window models give per-window embeddings"
             )
         with torch.random.fork_rng(devices=[]):
@@ -222,7 +263,7 @@ def frozen_network(
             selection={"criterion": f"random weights, seed {cfg.seed}", "epoch": 0, "value": None},
         )
     checkpoint = load_checkpoint(Path(config.weights))
-    where = f"embedding_svm.weights {str(config.weights)!r}"
+    where = f"{architecture}.weights {str(config.weights)!r}"
     if checkpoint["kind"] != "network" or checkpoint["input_kind"] != "window":
         raise ConfigError(
             f"{where}: a {checkpoint['kind']!r} checkpoint of input kind "
@@ -240,7 +281,8 @@ def frozen_network(
         )
     if config.network_hparams or config.network != checkpoint["architecture"]:
         log.warning(
-            "embedding_svm: network %r and network_hparams %r are ignored: %s is a %r",
+            "%s: network %r and network_hparams %r are ignored: %s is a %r",
+            architecture,
             config.network,
             dict(config.network_hparams),
             where,
@@ -399,7 +441,15 @@ def train_embedding_classifier(
     )
     valid = split_data(index, split="valid", tags=tags)
     n_bins, _ = reader.shape(str(train.tracks["store"].iat[0]))
-    net = frozen_network(config, cfg=cfg, tags=tags, features=settings, stats=stats, n_bins=n_bins)
+    net = frozen_network(
+        config,
+        cfg=cfg,
+        tags=tags,
+        features=settings,
+        stats=stats,
+        n_bins=n_bins,
+        architecture=architecture,
+    )
     network = NetworkTagger(net, device=str(dev))
     frozen = count_parameters(network.model, trainable_only=False)
 
