@@ -325,3 +325,45 @@ def test_similar_is_a_subprocess_without_traceback(tmp_path: Path) -> None:
         check=False,
     )
     assert out.returncode == EXIT_USAGE and "must be >= 1" in out.stderr
+
+
+def test_retrieval_table(checkpoints: dict, tmp_path: Path) -> None:  # noqa: F811
+    """Rows of every model's spaces, best MAP first; one chance row per dataset."""
+    from pipeline.io import write_json
+    from pipeline.similarity import write_retrieval_table
+
+    paths = []
+    for kind in ("fcn", "lstm"):
+        table = embed_tracks(checkpoint=checkpoints[kind], index=checkpoints["index"])
+        rows = evaluate_retrieval(
+            embeddings=table, projection=None, split="train", k=5, relevance_threshold=1.0
+        )
+        paths.append(tmp_path / f"{kind}.json")
+        write_json([{"dataset": "synthetic", "model": kind, **r} for r in rows], paths[-1])
+    out = {ext: tmp_path / f"retrieval.{ext}" for ext in ("csv", "md", "html")}
+    shown = write_retrieval_table(
+        metrics=paths,
+        out_csv=out["csv"],
+        out_md=out["md"],
+        out_html=out["html"],
+        split="train",
+        k=5,
+        relevance_threshold=1.0,
+    )
+    assert list(shown.columns[:10]) == [
+        "dataset",
+        "model",
+        "space",
+        "dim",
+        "map@5",
+        "recall@5",
+        "mrr",
+        "ndcg@5",
+        "n_queries",
+        "n_tracks",
+    ]
+    assert list(shown["space"]).count("random") == 1
+    assert shown["map@5"].is_monotonic_decreasing
+    assert shown.loc[shown["space"] == "random", "model"].item() == "(any)"
+    assert pd.read_csv(out["csv"]).shape == shown.shape
+    assert ">= 1.0" in out["md"].read_text()

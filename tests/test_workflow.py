@@ -254,7 +254,8 @@ def test_retrieval_fewshot_and_collections(workdir: Path) -> None:
 
     results = workdir / "results"
     table = pd.read_csv(results / "retrieval.csv")
-    assert sorted(set(table["model"])) == ["fcn", "lstm"]
+    assert sorted(set(table["model"])) == ["(any)", "fcn", "lstm"]
+    assert (table["space"] == "random").sum() == 1  # chance: one row per dataset
     assert set(table["space"]) == {"tagger", "triplet", "random"}
     assert table["map@5"].between(0, 1).all()
     assert "Retrieval" in (results / "retrieval.md").read_text()
