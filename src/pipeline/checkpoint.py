@@ -43,6 +43,7 @@ __all__ = [
     "load_checkpoint",
     "save_torch",
     "check_plain",
+    "plain",
 ]
 
 #: The checkpoint format this code writes and the newest it reads.
@@ -118,10 +119,10 @@ def network_checkpoint(
         "format_version": FORMAT_VERSION,
         "kind": "network",
         "architecture": str(architecture),
-        "hparams": _plain(dict(hparams)),
-        "train_config": _plain(dict(train_config)),
+        "hparams": plain(dict(hparams)),
+        "train_config": plain(dict(train_config)),
         "tags": [str(t) for t in tags],
-        "features": _plain(dict(features)),
+        "features": plain(dict(features)),
         "stats": {
             "mean": [float(v) for v in stats["mean"]],
             "std": [float(v) for v in stats["std"]],
@@ -132,16 +133,17 @@ def network_checkpoint(
         "eval_chunks": int(eval_chunks),
         "max_windows": int(max_windows),
         "state_dict": {k: v.detach().to("cpu").clone() for k, v in state_dict.items()},
-        "selection": _plain(dict(selection)),
+        "selection": plain(dict(selection)),
     }
 
 
-def _plain(value: Any) -> Any:
-    """Tuples -> lists, recursively (config dataclasses' ``asdict`` may hold tuples)."""
+def plain(value: Any) -> Any:
+    """Tuples -> lists and mappings -> dicts with str keys, recursively: what a checkpoint
+    may hold (config dataclasses' ``asdict`` may hold tuples)."""
     if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return [plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
     return value
 
 

@@ -137,10 +137,15 @@ def _tag_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="OUT",
         help="write window and track embeddings to OUT (.npz for NumPy, or .parquet)",
     )
+    _stream_options(parser, json_help="tags, probabilities, errors")
+
+
+def _stream_options(parser: argparse.ArgumentParser, *, json_help: str) -> None:
+    """Options of every command that streams audio files through a checkpoint."""
     parser.add_argument(
         "--json",
         action="store_true",
-        help="JSON Lines on stdout: one object per file (tags, probabilities, errors)",
+        help=f"JSON Lines on stdout: one object per file ({json_help})",
     )
     parser.add_argument(
         "--max-duration",
@@ -423,17 +428,7 @@ def _similar_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="the checkpoint to embed the files with (default: the one the index names)",
     )
-    parser.add_argument(
-        "--json", action="store_true", help="JSON Lines on stdout: one object per file"
-    )
-    parser.add_argument(
-        "--max-duration",
-        type=_positive_float,
-        default=None,
-        metavar="SECONDS",
-        help="read at most this many seconds of each file (default: all)",
-    )
-    parser.add_argument("--device", default=None, metavar="DEVICE", help="torch device")
+    _stream_options(parser, json_help="the nearest tracks, errors")
 
 
 def _format_neighbours(path: str, found: Any) -> str:

@@ -70,6 +70,7 @@ __all__ = [
     "pool_sequence",
     "seed_worker",
     "hop_frames",
+    "middle_block",
     "store_windows",
 ]
 
@@ -77,6 +78,24 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # Pure helpers (shared with training, the tagger and prediction)
 # --------------------------------------------------------------------------------------------
+
+
+def middle_block(n_windows: int, *, max_windows: int) -> tuple[int, int]:
+    """Rows ``start:stop`` of a track's windows that a sequence model reads outside training.
+
+    All windows of a track of at most ``max_windows``; else the middle ``max_windows``
+    (validation, prediction and tagging; training draws a random block instead).
+
+    Examples
+    --------
+    >>> middle_block(3, max_windows=10)
+    (0, 3)
+    >>> middle_block(15, max_windows=10)
+    (2, 12)
+    """
+    extra = n_windows - max_windows
+    start = extra // 2 if extra > 0 else 0
+    return start, start + min(n_windows, max_windows)
 
 
 def audio_frames(
@@ -667,10 +686,11 @@ class TrackSequenceDataset(_StoreDataset):
         start = int(self.tracks["start"].iat[item])
         stop = int(self.tracks["stop"].iat[item])
         extra = stop - start - self.max_windows
-        if extra <= 0:
-            return start, stop
-        offset = int(self._rng(item).integers(0, extra + 1)) if self.train else extra // 2
-        return start + offset, start + offset + self.max_windows
+        if extra > 0 and self.train:
+            offset = int(self._rng(item).integers(0, extra + 1))
+            return start + offset, start + offset + self.max_windows
+        lo, hi = middle_block(stop - start, max_windows=self.max_windows)
+        return start + lo, start + hi
 
     def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         store = int(self.track_store[item])

@@ -150,6 +150,8 @@ class SimilarityIndex:
     checkpoint : Path
     projection : Path or None
     space : str
+    projector : dict or None
+        The loaded projection (read once, when the index is loaded).
     """
 
     path: Path
@@ -158,11 +160,12 @@ class SimilarityIndex:
     checkpoint: Path
     projection: Path | None
     space: str
+    projector: dict[str, Any] | None = None
 
     def to_space(self, embeddings: np.ndarray) -> np.ndarray:
         """Tagger embeddings (m, D_tagger) -> this index's space (m, D), L2-normalised."""
-        if self.projection is not None:
-            embeddings = project(projection=load_projection(self.projection), embeddings=embeddings)
+        if self.projector is not None:
+            embeddings = project(projection=self.projector, embeddings=embeddings)
         return _normalised(np.asarray(embeddings, dtype=np.float32))
 
     def search(self, queries: np.ndarray, *, k: int) -> list[pd.DataFrame]:
@@ -240,6 +243,7 @@ def load_index(path: str | Path, *, checkpoint: str | Path | None = None) -> Sim
         checkpoint=Path(checkpoint) if checkpoint else Path(described["checkpoint"]),
         projection=Path(projection) if projection else None,
         space=described.get("space", "tagger"),
+        projector=load_projection(projection) if projection else None,
     )
 
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from pipeline.checkpoint import load_checkpoint
-from pipeline.data import crop_starts, hop_frames, normaliser, pool_sequence
+from pipeline.data import crop_starts, hop_frames, middle_block, normaliser, pool_sequence
 from pipeline.errors import PipelineError
 from pipeline.features import FeatureSettings
 from pipeline.models import build_model
@@ -350,10 +350,8 @@ class NetworkTagger:
 
     def _track_sequence(self, windows: np.ndarray, valid_frames: np.ndarray | None) -> np.ndarray:
         x, valid = self._prepare(windows, valid_frames)
-        extra = len(x) - self.max_windows
-        if extra > 0:  # the middle block, as TrackSequenceDataset in validation
-            lo = extra // 2
-            x, valid = x[lo : lo + self.max_windows], valid[lo : lo + self.max_windows]
+        lo, hi = middle_block(len(x), max_windows=self.max_windows)  # as in validation
+        x, valid = x[lo:hi], valid[lo:hi]
         return pool_sequence(
             x,
             valid_frames=valid,

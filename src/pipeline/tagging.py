@@ -56,7 +56,7 @@ import pandas as pd
 import soundfile as sf
 
 from pipeline.audio import DecodeInfo, WindowSettings, iter_windows
-from pipeline.data import audio_frames, hop_frames
+from pipeline.data import audio_frames, hop_frames, middle_block
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.features import make_extractor
 from pipeline.tagger import Tagger
@@ -332,10 +332,8 @@ class MiddleBlock:
                 self.valid.append(int(batch.valid[i]))
 
     def block(self, n_windows: int) -> tuple[int, int]:
-        """Rows ``start:stop`` the model reads (as ``NetworkTagger._track_sequence``)."""
-        extra = n_windows - self.max_windows
-        start = extra // 2 if extra > 0 else 0
-        return start, start + min(n_windows, self.max_windows)
+        """Rows ``start:stop`` the model reads (:func:`pipeline.data.middle_block`)."""
+        return middle_block(n_windows, max_windows=self.max_windows)
 
     def finish(self, *, n_windows: int, reread: Reread) -> tuple[np.ndarray, np.ndarray | None]:
         start, stop = self.block(n_windows)

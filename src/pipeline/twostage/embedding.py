@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from pipeline.checkpoint import FORMAT_VERSION, load_checkpoint, network_checkpoint
+from pipeline.checkpoint import FORMAT_VERSION, load_checkpoint, network_checkpoint, plain
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.features import FeatureSettings
 from pipeline.models import ARCHITECTURES, build_model
@@ -84,15 +84,6 @@ CHECKPOINT_KEYS = (
     "classifier",
     "selection",
 )
-
-
-def _plain(value: Any) -> Any:
-    """Tuples -> lists, recursively (checkpoints hold lists only)."""
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,10 +140,10 @@ class EmbeddingClassifierConfig:
         """Plain hyper-parameters (checkpoint)."""
         return {
             "network": self.network,
-            "network_hparams": _plain(dict(self.network_hparams)),
+            "network_hparams": plain(dict(self.network_hparams)),
             "weights": str(self.weights),
             "classifier": self.classifier,
-            "C": _plain(self.C),
+            "C": plain(self.C),
         }
 
 

@@ -40,7 +40,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from pipeline.checkpoint import FORMAT_VERSION
+from pipeline.checkpoint import FORMAT_VERSION, plain
+from pipeline.data import middle_block
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.features import FeatureSettings
 from pipeline.models import build_model
@@ -92,15 +93,6 @@ CHECKPOINT_KEYS = (
 )
 
 
-def _plain(value: Any) -> Any:
-    """Tuples -> lists, mappings -> dicts, recursively (checkpoints hold lists only)."""
-    if isinstance(value, tuple | list):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
-
-
 @dataclass(frozen=True, kw_only=True)
 class EmbeddingSequenceConfig:
     """Hyper-parameters of ``embedding_lstm``.
@@ -140,28 +132,10 @@ class EmbeddingSequenceConfig:
         """Plain hyper-parameters (checkpoint)."""
         return {
             "network": self.network,
-            "network_hparams": _plain(dict(self.network_hparams)),
+            "network_hparams": plain(dict(self.network_hparams)),
             "weights": str(self.weights),
-            "lstm": _plain(dict(self.lstm)),
+            "lstm": plain(dict(self.lstm)),
         }
-
-
-def middle_block(n_windows: int, *, max_windows: int) -> tuple[int, int]:
-    """Rows ``start:stop`` of a track's windows that its sequence holds.
-
-    All windows of a track of at most ``max_windows``; else the middle ``max_windows``
-    (the block :class:`pipeline.data.TrackSequenceDataset` validates on).
-
-    Examples
-    --------
-    >>> middle_block(3, max_windows=10)
-    (0, 3)
-    >>> middle_block(15, max_windows=10)
-    (2, 12)
-    """
-    extra = n_windows - max_windows
-    start = extra // 2 if extra > 0 else 0
-    return start, start + min(n_windows, max_windows)
 
 
 def _run_lstm(
@@ -568,7 +542,7 @@ def train_embedding_sequence(
         "scaler": {"mean": torch.from_numpy(mean), "std": torch.from_numpy(std)},
         "sequence_model": {
             "architecture": SEQUENCE_ARCHITECTURE,
-            "hparams": _plain(lstm_hparams),
+            "hparams": plain(lstm_hparams),
             "state_dict": best["state_dict"],
         },
         "max_windows": int(cfg.max_windows),
