@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Feature-extraction throughput: ``pipeline.extract.extract_shard`` against a naive librosa loop.
+"""Feature-extraction throughput: ``pipeline.features.extract.extract_shard`` against a naive
+librosa loop.
 
 Prints a table (and writes the same numbers as JSON to ``benchmarks/out/feature_throughput.json``)
 of seconds of audio processed per CPU-second and per wall-second, for
@@ -28,7 +29,7 @@ that "1 worker" means one core for both contenders.
 A per-stage profile of the pipeline (decode, down-mix, resample, windowing, log-mel, float16
 cast, Zarr write) is taken by timing the pipeline's own functions (``iter_windows``,
 ``Extractor.__call__``, ``StoreWriter.add/close``) with thin timing wrappers around
-``soundfile`` / ``soxr`` / ``downmix`` inside ``pipeline.audio``; a cProfile listing goes to
+``soundfile`` / ``soxr`` / ``downmix`` inside ``pipeline.io.audio``; a cProfile listing goes to
 ``benchmarks/out/feature_profile_<content>.txt``.
 
 Usage::
@@ -72,11 +73,12 @@ import soundfile as sf  # noqa: E402
 import soxr  # noqa: E402
 import torch  # noqa: E402
 
-import pipeline.audio as paudio  # noqa: E402
-from pipeline.audio import DecodeInfo, iter_windows  # noqa: E402
-from pipeline.extract import extract_shard  # noqa: E402
-from pipeline.features import FeatureSettings, make_extractor  # noqa: E402
-from pipeline.store import StoreWriter  # noqa: E402
+import pipeline.io.audio as paudio  # noqa: E402
+from pipeline.features.extract import extract_shard  # noqa: E402
+from pipeline.features.extractors import make_extractor  # noqa: E402
+from pipeline.features.settings import FeatureSettings  # noqa: E402
+from pipeline.io.audio import DecodeInfo, iter_windows  # noqa: E402
+from pipeline.io.store import StoreWriter  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "out" / "feature_throughput.json"
@@ -394,7 +396,7 @@ def run_compute_only(paths: list[Path], *, workers: int, scratch: Path) -> dict[
     """Diagnostic: extract_track over a plain thread pool, no Dask rounds, no store."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from pipeline.extract import extract_track
+    from pipeline.features.extract import extract_track
 
     extractor = make_extractor(FeatureSettings(name="logmel"))
     n_threads = torch.get_num_threads()

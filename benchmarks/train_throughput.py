@@ -4,7 +4,8 @@
 Prints (and with ``--json PATH`` writes) three tables:
 
 * **loader**: windows per second (wall clock, and CPU milliseconds per window, which a
-  shared machine's load inflates less) that :class:`pipeline.data.WindowDataset` delivers
+  shared machine's load inflates less) that :class:`pipeline.training.datasets.WindowDataset`
+  delivers
   through a ``DataLoader`` (batch 16, shuffled): 96 x 1,819 float16 windows read from the
   shard stores, normalised to float32 and batched, with ``num_workers`` 0 and 2 (persistent
   workers, as in training; their start-up is included). Source: the demo's logmel stores
@@ -16,7 +17,8 @@ Prints (and with ``--json PATH`` writes) three tables:
   (3.7 s) for the short-chunk models; sequences of 114 steps (one window pooled by 16
   frames) for the LSTM. ``sample_level`` takes waveforms, which the feature stage does not
   store; it is left out.
-* **end to end** (``--end-to-end``): one epoch of :func:`pipeline.train.train_model` on the
+* **end to end** (``--end-to-end``): one epoch of :func:`pipeline.training.window.train_model` on
+the
   demo's logmel (train + song-level validation).
 
 The machine is shared, so every measurement is repeated and the best is reported.
@@ -45,11 +47,11 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
-from pipeline.data import WindowDataset, seed_worker
-from pipeline.io import read_json
+from pipeline.io.files import read_json
+from pipeline.io.store import StoreWriter
 from pipeline.models import build_model
 from pipeline.models.layers import count_parameters
-from pipeline.store import StoreWriter
+from pipeline.training.datasets import WindowDataset, seed_worker
 
 DEMO = Path("results/demo/features/logmel")
 N_BINS, N_FRAMES = 96, 1819
@@ -164,8 +166,9 @@ def model_throughput(name: str, *, batch: int, steps: int, repeats: int) -> dict
 
 def end_to_end(tmp: Path) -> dict:
     """One epoch of train_model (fcn, whole windows) on the demo's logmel."""
-    from pipeline.store import FeatureStore
-    from pipeline.train import TrainConfig, train_model
+    from pipeline.io.store import FeatureStore
+    from pipeline.training.config import TrainConfig
+    from pipeline.training.window import train_model
 
     index = pd.read_parquet(DEMO / "index.parquet")
     features = FeatureStore(Path(index["store"].iloc[0])).attrs["features"]

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import EXIT_FAILED_FILES, EXIT_OK, EXIT_USAGE, main
-from tests.test_tagging import PNG_SIGNATURE, audio, checkpoints  # noqa: F401  (fixtures)
+from tests.inference.test_tagging import PNG_SIGNATURE, audio, checkpoints  # noqa: F401  (fixtures)
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
 

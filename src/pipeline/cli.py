@@ -11,7 +11,8 @@ Commands live in the registry :data:`COMMANDS` (name -> arguments and handler):
     stream (:mod:`pipeline.tagging`): any length of audio in bounded memory.
 
 ``pipeline similar FILE... --index PATH [--k 20]``
-    The ``k`` tracks of a similarity index (:mod:`pipeline.similarity`) nearest to each file,
+    The ``k`` tracks of a similarity index (:mod:`pipeline.retrieval.similarity`) nearest to each
+    file,
     in the index's embedding space, as a table or JSON Lines (``path, ok, error, neighbours:
     [{rank, track_id, path, similarity, tags}]``).
 
@@ -235,7 +236,7 @@ def _format_table(result: Any, *, top: int) -> str:
 def _check_output_paths(args: argparse.Namespace) -> str | None:
     """Why an output path cannot be used, or None."""
     if args.embeddings is not None:
-        from pipeline.tagging import EMBEDDING_WRITERS
+        from pipeline.inference.outputs import EMBEDDING_WRITERS
 
         suffix = args.embeddings.suffix.lower()
         if suffix not in EMBEDDING_WRITERS:
@@ -315,8 +316,10 @@ def run_tag(args: argparse.Namespace) -> int:
         say.error(problem)
         return EXIT_USAGE
 
-    from pipeline.tagger import load_tagger
-    from pipeline.tagging import FileTagger, write_embeddings, write_taggram
+    from pipeline.evaluation.taggram import write_taggram
+    from pipeline.inference.file_tagger import FileTagger
+    from pipeline.inference.loading import load_tagger
+    from pipeline.inference.outputs import write_embeddings
 
     try:
         device = _device(args.device)
@@ -448,9 +451,9 @@ def run_similar(args: argparse.Namespace) -> int:
         say.error(f"checkpoint {str(args.checkpoint)!r} does not exist")
         return EXIT_USAGE
 
-    from pipeline.similarity import load_index
-    from pipeline.tagger import load_tagger
-    from pipeline.tagging import FileTagger
+    from pipeline.inference.file_tagger import FileTagger
+    from pipeline.inference.loading import load_tagger
+    from pipeline.retrieval.similarity import load_index
 
     try:
         index = load_index(args.index, checkpoint=args.checkpoint)

@@ -2,9 +2,9 @@
 
 A collection (``collections:`` in ``config.yaml``) is a list of audio files, tagged with one
 checkpoint. The workflow lists it (:func:`list_folder` or a dataset's manifest), cuts it into
-shards with the feature stage's stable hash (:func:`pipeline.manifest.assign_shards`), tags
+shards with the feature stage's stable hash (:func:`pipeline.datasets.manifest.assign_shards`), tags
 each shard in one job (:func:`tag_files`, the ``tag`` command's streaming
-:class:`pipeline.tagging.FileTagger`) and joins the shards (:func:`merge_shards`).
+:class:`pipeline.inference.file_tagger.FileTagger`) and joins the shards (:func:`merge_shards`).
 
 The table (one row per tagged file):
 
@@ -34,10 +34,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline.datasets.manifest import assign_shards
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.manifest import assign_shards
-from pipeline.similarity import index_metadata, write_with_metadata
-from pipeline.tagging import FileTagger
+from pipeline.inference.file_tagger import FileTagger
+from pipeline.retrieval.similarity import index_metadata, write_with_metadata
 
 __all__ = [
     "AUDIO_PATTERNS",
@@ -218,7 +218,7 @@ def _embedding_dim(file_tagger: FileTagger) -> int:
 def merge_shards(*, tables: Sequence[str | Path], out: str | Path, checkpoint: str | Path) -> int:
     """Join shard tables into one collection table, sorted by ``track_id``.
 
-    The table is described as a similarity index (:mod:`pipeline.similarity`) of the
+    The table is described as a similarity index (:mod:`pipeline.retrieval.similarity`) of the
     tagger's embedding space, so ``pipeline similar --index`` can search it.
 
     Returns

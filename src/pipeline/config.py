@@ -17,7 +17,7 @@ import jsonschema
 import yaml
 
 from pipeline.errors import ConfigError
-from pipeline.features import FeatureSettings
+from pipeline.features.settings import FeatureSettings
 
 __all__ = [
     "load_yaml",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["PipelineError", "ConfigError", "AudioError"]
+from typing import Any
+
+import numpy as np
+
+__all__ = ["PipelineError", "ConfigError", "AudioError", "check_int"]
 
 
 class PipelineError(Exception):
@@ -15,3 +19,11 @@ class ConfigError(PipelineError):
 
 class AudioError(PipelineError):
     """An audio file cannot be decoded or is unusable; the message names the file."""
+
+
+def check_int(
+    key: str, value: Any, *, minimum: int, error: type[PipelineError] = ConfigError
+) -> None:
+    """Raise ``error`` naming ``key`` unless ``value`` is an integer (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise error(f"{key}: {value!r} must be an integer >= {minimum}")

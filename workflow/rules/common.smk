@@ -12,7 +12,7 @@ from pipeline.config import (
     model_datasets,
     validate_config,
 )
-from pipeline.manifest import shard_name
+from pipeline.datasets.manifest import shard_name
 
 min_version("9.0")
 

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from pipeline.io import configure_logging
-from pipeline.manifest import make_manifest
+from pipeline.datasets.manifest import make_manifest
+from pipeline.io.files import configure_logging
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

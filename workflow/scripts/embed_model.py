@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from pipeline.io import configure_logging
-from pipeline.predict import embed_tracks
+from pipeline.evaluation.predict import embed_tracks
+from pipeline.io.files import configure_logging
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

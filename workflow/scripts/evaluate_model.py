@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from pipeline.evaluate import write_evaluation
-from pipeline.io import configure_logging, read_json
+from pipeline.evaluation.evaluate import write_evaluation
+from pipeline.io.files import configure_logging, read_json
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

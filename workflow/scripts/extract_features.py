@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.extract import extract_shard
-from pipeline.features import FeatureSettings
-from pipeline.io import configure_logging
+from pipeline.features.extract import extract_shard
+from pipeline.features.settings import FeatureSettings
+from pipeline.io.files import configure_logging
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

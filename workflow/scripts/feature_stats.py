@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from pipeline.io import configure_logging, write_json
-from pipeline.stats import band_statistics
+from pipeline.features.stats import band_statistics
+from pipeline.io.files import configure_logging, write_json
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

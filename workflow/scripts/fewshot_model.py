@@ -5,8 +5,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from pipeline.fewshot import evaluate_fewshot
-from pipeline.io import configure_logging, read_json
+from pipeline.fewshot.episodes import evaluate_fewshot
+from pipeline.io.files import configure_logging, read_json
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

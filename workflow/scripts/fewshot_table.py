@@ -1,7 +1,7 @@
 """Rule fewshot_table: ROC-AUC against examples per tag, every model and method."""
 
-from pipeline.fewshot import write_fewshot_table
-from pipeline.io import configure_logging
+from pipeline.fewshot.episodes import write_fewshot_table
+from pipeline.io.files import configure_logging
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

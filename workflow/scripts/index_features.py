@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from pipeline.io import configure_logging
-from pipeline.stats import write_feature_index
+from pipeline.features.index import write_feature_index
+from pipeline.io.files import configure_logging
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

@@ -1,7 +1,7 @@
 """Rule leaderboard: one table of all models on all datasets (CSV, Markdown, HTML)."""
 
-from pipeline.evaluate import write_leaderboard_from
-from pipeline.io import configure_logging
+from pipeline.evaluation.evaluate import write_leaderboard_from
+from pipeline.io.files import configure_logging
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from pipeline.collection import list_folder
-from pipeline.io import configure_logging
+from pipeline.io.files import configure_logging
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

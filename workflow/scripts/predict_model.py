@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.io import configure_logging
-from pipeline.predict import predict_split
+from pipeline.evaluation.predict import predict_split
+from pipeline.io.files import configure_logging
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from pipeline.datasets.scores import render_score_folder
-from pipeline.io import configure_logging
+from pipeline.datasets.rendering.scores import render_score_folder
+from pipeline.io.files import configure_logging
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from pipeline.io import configure_logging
-from pipeline.similarity import build_index
+from pipeline.io.files import configure_logging
+from pipeline.retrieval.similarity import build_index
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

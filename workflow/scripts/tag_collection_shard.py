@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import torch
 
 from pipeline.collection import shard_tracks, tag_files
-from pipeline.io import configure_logging
-from pipeline.tagger import load_tagger
-from pipeline.tagging import FileTagger
+from pipeline.inference.file_tagger import FileTagger
+from pipeline.inference.loading import load_tagger
+from pipeline.io.files import configure_logging
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

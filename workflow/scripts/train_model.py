@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
-from pipeline.io import configure_logging
-from pipeline.trainers import run_training
+from pipeline.io.files import configure_logging
+from pipeline.training.run import run_training
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

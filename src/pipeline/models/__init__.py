@@ -1,108 +1,30 @@
-"""Tagging architectures behind one registry (no if/elif on names).
+"""Tagging architectures behind one registry (:mod:`pipeline.models.registry`).
 
-Every architecture is an ``nn.Module`` with a typed, keyword-only config dataclass, built by
-:func:`build_model` from the names and hyper-parameters in ``config.yaml``:
-
-- ``forward(x, lengths=None) -> logits``, shape (batch, n_tags); train with
-  ``BCEWithLogitsLoss``.
-- ``embed(x, lengths=None) -> embeddings``, shape (batch, embedding_dim): the layer before the
-  classifier, used for similarity search and two-stage models.
-- ``input_kind`` (class attribute): ``"window"`` models take normalised feature windows or
-  crops, shape (batch, n_bins, n_frames); ``"sequence"`` models take a whole track as a
-  sequence of frame vectors, shape (batch, time, n_bins), with ``lengths`` (batch,).
+Importing this package imports every architecture module, whose ``@register`` decorator fills
+:data:`ARCHITECTURES`; add new architecture modules to the import below.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Protocol
+from pipeline.models import crnn, fcn, lstm, musicnn, sample_level, short_chunk
+from pipeline.models.registry import (
+    ARCHITECTURES,
+    Architecture,
+    TaggerModule,
+    build_model,
+    register,
+)
 
-from torch import nn
-
-from pipeline.errors import ConfigError
-
-__all__ = ["ARCHITECTURES", "Architecture", "TaggerModule", "build_model", "register"]
-
-
-class TaggerModule(Protocol):
-    """What every registered model provides (see the module docstring)."""
-
-    input_kind: ClassVar[str]
-    embedding_dim: int
-
-    def forward(self, x: Any, lengths: Any = None) -> Any: ...
-
-    def embed(self, x: Any, lengths: Any = None) -> Any: ...
-
-
-@dataclass(frozen=True)
-class Architecture:
-    """A registered architecture: its module class and its config dataclass."""
-
-    module: type[nn.Module]
-    config: type
-
-
-#: Architecture name -> module class and config class. Filled by :func:`register`.
-ARCHITECTURES: dict[str, Architecture] = {}
-
-
-def register(name: str, *, config: type):  # type: ignore[no-untyped-def]
-    """Class decorator that adds an architecture to :data:`ARCHITECTURES`."""
-
-    def add(module: type[nn.Module]) -> type[nn.Module]:
-        ARCHITECTURES[name] = Architecture(module=module, config=config)
-        return module
-
-    return add
-
-
-def build_model(
-    architecture: str,
-    *,
-    n_tags: int,
-    n_bins: int,
-    n_frames: int,
-    hparams: Mapping[str, Any] | None = None,
-) -> nn.Module:
-    """Build a registered architecture.
-
-    Parameters
-    ----------
-    architecture : str
-        A key of :data:`ARCHITECTURES`.
-    n_tags : int
-        Outputs (logits) per example.
-    n_bins : int
-        Feature rows of the input (mel bands, MFCCs, or 1 for waveforms).
-    n_frames : int
-        Frames (or samples) per input example; for crops, the crop length.
-    hparams : mapping, optional
-        Fields of the architecture's config dataclass; unknown keys are a ConfigError.
-
-    Returns
-    -------
-    nn.Module
-        Following :class:`TaggerModule`.
-    """
-    _load_architectures()
-    if architecture not in ARCHITECTURES:
-        raise ConfigError(f"architecture {architecture!r} is not one of {sorted(ARCHITECTURES)}")
-    spec = ARCHITECTURES[architecture]
-    hparams = dict(hparams or {})
-    allowed = {f.name for f in fields(spec.config)}
-    unknown = sorted(set(hparams) - allowed)
-    if unknown:
-        raise ConfigError(
-            f"architecture {architecture!r}: unknown hyper-parameter(s) {unknown}; "
-            f"allowed: {sorted(allowed)}"
-        )
-    return spec.module(
-        n_tags=n_tags, n_bins=n_bins, n_frames=n_frames, config=spec.config(**hparams)
-    )
-
-
-def _load_architectures() -> None:
-    """Import the architecture modules so that their ``@register`` decorators run."""
-    from pipeline.models import architectures  # noqa: F401
+__all__ = [
+    "ARCHITECTURES",
+    "Architecture",
+    "TaggerModule",
+    "build_model",
+    "register",
+    "crnn",
+    "fcn",
+    "lstm",
+    "musicnn",
+    "sample_level",
+    "short_chunk",
+]

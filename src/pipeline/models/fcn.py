@@ -19,7 +19,6 @@ import torch
 from torch import nn
 
 from pipeline.errors import ConfigError
-from pipeline.models import register
 from pipeline.models.layers import (
     ConvBlock2d,
     Tagger,
@@ -30,6 +29,7 @@ from pipeline.models.layers import (
     check_window,
     pool_schedule,
 )
+from pipeline.models.registry import register
 
 __all__ = ["FCN", "FCNConfig", "POOLING"]
 

@@ -23,8 +23,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.models import register
 from pipeline.models.layers import Tagger, check_dropout, check_input, check_positive
+from pipeline.models.registry import register
 
 __all__ = ["LSTMTagger", "LSTMConfig"]
 

@@ -30,7 +30,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from pipeline.errors import ConfigError
-from pipeline.models import register
 from pipeline.models.layers import (
     Tagger,
     check_dropout,
@@ -38,6 +37,7 @@ from pipeline.models.layers import (
     check_positive,
     check_window,
 )
+from pipeline.models.registry import register
 
 __all__ = ["Musicnn", "MusicnnConfig"]
 

@@ -21,7 +21,6 @@ import torch
 from torch import nn
 
 from pipeline.errors import PipelineError
-from pipeline.models import register
 from pipeline.models.layers import (
     Tagger,
     check_dropout,
@@ -29,6 +28,7 @@ from pipeline.models.layers import (
     check_positive,
     pool_schedule,
 )
+from pipeline.models.registry import register
 
 __all__ = ["SampleLevelCNN", "SampleLevelConfig"]
 

@@ -20,7 +20,6 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from pipeline.models import register
 from pipeline.models.layers import (
     ConvBlock2d,
     Tagger,
@@ -30,6 +29,7 @@ from pipeline.models.layers import (
     check_window,
     pool_schedule,
 )
+from pipeline.models.registry import register
 
 __all__ = ["ShortChunkCNN", "ShortChunkConfig", "ShortChunkResNet"]
 

@@ -1,0 +1,176 @@
+"""What streams through file tagging: batches of feature windows and the per-file result."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from pipeline.io.audio import WindowSettings
+
+__all__ = ["TagResult", "WindowBatch", "expected_windows"]
+
+#: Audio samples per feature batch: 4 reference windows (29.1 s at 16 kHz). Larger batches
+#: are slower per window on the CPU; short windows are batched up to :data:`MAX_BATCH`.
+BATCH_SAMPLES = 4 * 465_600
+MAX_BATCH = 64
+#: ``max_duration_s`` that means "the whole file" (about 31 years).
+NO_LIMIT_S = 1e9
+#: Header frame counts above this are libsndfile's "unknown length".
+_UNKNOWN_FRAMES = 1 << 60
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class TagResult:
+    """Tags of one file.
+
+    Attributes
+    ----------
+    path : str
+    tags : list of str
+        The vocabulary, in output order.
+    song_probs : np.ndarray, shape (n_tags,), float32
+        The song-level probabilities (see the module docstring for how they are made).
+    window_probs : np.ndarray, shape (n_windows, n_tags), float32
+        The taggram: each window's probabilities (``sigmoid(predict_windows)``).
+    window_start_s : np.ndarray, shape (n_windows,), float64
+    duration_s : float
+        Decoded duration in seconds (up to ``max_duration_s``).
+    source_sample_rate, channels : int
+        Of the file, before down-mixing and resampling.
+    warnings : list of str
+        From decoding (silent, truncated, header longer than the data).
+    embedding : np.ndarray, shape (D,), or None
+        The track embedding (``embed_track``), when asked for.
+    window_embeddings : np.ndarray, shape (n_windows, D), or None
+    elapsed_s : float
+        Wall time of decoding, features and model.
+    """
+
+    path: str
+    tags: list[str]
+    song_probs: np.ndarray
+    window_probs: np.ndarray
+    window_start_s: np.ndarray
+    duration_s: float
+    source_sample_rate: int
+    channels: int
+    warnings: list[str] = field(default_factory=list)
+    embedding: np.ndarray | None = None
+    window_embeddings: np.ndarray | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def n_windows(self) -> int:
+        """Windows the file was cut into."""
+        return len(self.window_start_s)
+
+    def top(self, n: int) -> list[tuple[str, float]]:
+        """The ``n`` most probable tags, most probable first (ties: vocabulary order).
+
+        ``n <= 0`` or ``n >= n_tags`` gives every tag.
+        """
+        order = np.argsort(-self.song_probs.astype(np.float64), kind="stable")
+        if 0 < n < len(order):
+            order = order[:n]
+        return [(self.tags[i], float(self.song_probs[i])) for i in order]
+
+    def to_record(self, *, top: int) -> dict[str, Any]:
+        """A JSON-serialisable summary (the ``--json`` object of a tagged file)."""
+        best = self.top(top)
+        return {
+            "path": self.path,
+            "ok": True,
+            "error": None,
+            "warnings": list(self.warnings),
+            "duration_s": round(float(self.duration_s), 6),
+            "n_windows": self.n_windows,
+            "sample_rate": int(self.source_sample_rate),
+            "channels": int(self.channels),
+            "tags": [tag for tag, _ in best],
+            "probabilities": [p for _, p in best],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class WindowBatch:
+    """A few consecutive windows of one track, their features and the tagger's outputs.
+
+    Attributes
+    ----------
+    first : int
+        Position of the first window in the track.
+    starts_s : np.ndarray, shape (n,)
+    windows : np.ndarray, shape (n, n_bins, n_frames), float16
+        Features as the stores hold them.
+    valid : np.ndarray, shape (n,), int64
+        Frames of each window that hold audio (:func:`pipeline.features.windows.audio_frames`).
+    logits : np.ndarray, shape (n, n_tags)
+        ``predict_windows``.
+    embeddings : np.ndarray, shape (n, D), or None
+        ``embed_windows``, when embeddings were asked for.
+    last : bool
+        The batch ends with the track's last window.
+    """
+
+    first: int
+    starts_s: np.ndarray
+    windows: np.ndarray
+    valid: np.ndarray
+    logits: np.ndarray
+    embeddings: np.ndarray | None
+    last: bool
+
+
+#: ``reread(start, stop)``: features (float16) and valid frames of windows ``start:stop`` of
+#: the track, decoded again (for aggregators whose windows were not kept).
+Reread = Callable[[int, int], tuple[np.ndarray, np.ndarray]]
+
+
+# --------------------------------------------------------------------------------------------
+# The stream
+# --------------------------------------------------------------------------------------------
+
+
+def expected_windows(*, path: str | Path, settings: WindowSettings) -> int | None:
+    """Windows :func:`pipeline.io.audio.iter_windows` will yield, from the file header.
+
+    Parameters
+    ----------
+    path : str or Path
+    settings : WindowSettings
+
+    Returns
+    -------
+    int or None
+        None when the header gives no length. Resampling may round the length by a sample,
+        and MP3 headers may be wrong, so this is a plan, not a promise.
+    """
+    try:
+        info = sf.info(str(path))
+    except Exception:  # noqa: BLE001 - any unreadable header just means "unknown"
+        return None
+    frames, rate = int(info.frames), int(info.samplerate)
+    if frames <= 0 or frames >= _UNKNOWN_FRAMES or rate <= 0:
+        return None
+    frames = min(frames, math.ceil(settings.max_duration_s * rate))
+    n = frames if rate == settings.sample_rate else round(frames * settings.sample_rate / rate)
+    length, hop = settings.length, settings.hop
+    if n < length:
+        return 1 if settings.tail == "pad" and n > 0 else 0
+    full = (n - length) // hop + 1
+    tail = n - full * hop
+    padded = settings.tail == "pad" and tail - (length - hop) >= max(
+        settings.min_tail_s * settings.sample_rate, 1
+    )
+    return full + int(padded)

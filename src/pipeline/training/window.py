@@ -1,0 +1,619 @@
+"""Training one tagger: data from the shard stores, Adam with warm-up and cosine decay,
+song-level validation, early stopping, the best checkpoint, and resumption after a crash.
+
+One call of :func:`train_model` is one ``train_model`` job. It writes to ``out_dir``:
+
+- ``checkpoint.pt``: the best epoch (:mod:`pipeline.io.checkpoint` format), chosen on the valid
+  split's macro ROC-AUC at the song level (window probabilities averaged over a track).
+- ``history.csv``: one row per epoch (``epoch, train_loss, valid_loss, valid_roc_auc,
+  valid_pr_auc, lr, seconds``).
+- ``train_summary.json``: parameters, time, best epoch, device, selection criterion.
+- ``last.pt``: the full training state after each epoch (weights, optimizer, grad scaler,
+  torch's random state (dropout), history, best weights so far; the order of the training
+  items and their crops are functions of ``(seed, epoch)``, see
+  :class:`pipeline.training.datasets.EpochShuffler`). A new call with the same settings
+  resumes after the last finished epoch; with more ``epochs`` it continues training (the
+  cosine schedule then stretches to the new length from that epoch on). On the CPU an
+  interrupted and resumed run ends with exactly the weights of an uninterrupted one.
+  ``last.pt`` must not be a declared Snakemake output (Snakemake deletes outputs before a
+  job runs).
+
+The same code runs on the CPU and on CUDA (``torch.autocast`` float16 + ``GradScaler``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import average_precision_score, roc_auc_score
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.evaluation.tables import HISTORY_COLUMNS
+from pipeline.features.settings import FeatureSettings
+from pipeline.inference.network import sequence_steps, window_logits
+from pipeline.io.checkpoint import network_checkpoint, save_checkpoint, save_torch
+from pipeline.io.device import torch_device
+from pipeline.io.files import write_json
+from pipeline.models import ARCHITECTURES, build_model
+from pipeline.training.config import (
+    RESUMABLE,
+    TrainConfig,
+    learning_rate,
+    masked_bce,
+    selection_text,
+)
+from pipeline.training.datasets import (
+    EpochShuffler,
+    TrackSequenceDataset,
+    WindowDataset,
+    collate_sequences,
+    label_budget_summary,
+    seed_worker,
+)
+
+__all__ = ["train_model", "macro_auc"]
+
+log = logging.getLogger(__name__)
+
+
+def macro_auc(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, float, int]:
+    """Macro ROC-AUC and PR-AUC (average precision) over the tags that can be scored.
+
+    Parameters
+    ----------
+    y_true : np.ndarray, shape (n_tracks, n_tags)
+        0/1 labels.
+    y_score : np.ndarray, shape (n_tracks, n_tags)
+        Scores (probabilities).
+
+    Returns
+    -------
+    roc_auc, pr_auc : float
+        Means over tags with at least one positive and one negative; NaN when none has.
+    n_scored : int
+        Tags scored.
+    """
+    roc, pr = [], []
+    for k in range(y_true.shape[1]):
+        positives = int(y_true[:, k].sum())
+        if 0 < positives < len(y_true):
+            roc.append(roc_auc_score(y_true[:, k], y_score[:, k]))
+            pr.append(average_precision_score(y_true[:, k], y_score[:, k]))
+    if not roc:
+        return math.nan, math.nan, 0
+    return float(np.mean(roc)), float(np.mean(pr)), len(roc)
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Data:
+    """The datasets and loaders of one run."""
+
+    train: WindowDataset | TrackSequenceDataset
+    valid: WindowDataset | TrackSequenceDataset
+    train_loader: DataLoader
+    valid_loader: DataLoader
+    sampler: EpochShuffler
+
+
+def _make_data(
+    *,
+    input_kind: str,
+    cfg: TrainConfig,
+    index: pd.DataFrame,
+    stats: Mapping[str, Any],
+    tags: Sequence[str],
+    pin_memory: bool,
+) -> _Data:
+    common = {"index": index, "stats": stats, "tags": tags, "seed": cfg.seed}
+    if input_kind == "sequence":
+        if cfg.crop_frames is not None:
+            raise ConfigError(
+                f"train.crop_frames: {cfg.crop_frames!r} applies to window models only; "
+                "sequence models take whole tracks (set it to null)"
+            )
+        seq = {"pool_frames": cfg.pool_frames, "max_windows": cfg.max_windows}
+        train = TrackSequenceDataset(
+            **common,
+            **seq,
+            split="train",
+            train=True,
+            label_fraction=cfg.label_fraction,
+            tag_label_fraction=cfg.tag_label_fraction,
+        )
+        valid = TrackSequenceDataset(**common, **seq, split="valid", train=False)
+        collate = collate_sequences
+    else:
+        train = WindowDataset(
+            **common,
+            split="train",
+            crop_frames=cfg.crop_frames,
+            train=True,
+            label_fraction=cfg.label_fraction,
+            tag_label_fraction=cfg.tag_label_fraction,
+        )
+        valid = WindowDataset(**common, split="valid", train=False)
+        collate = None
+    loader_args: dict[str, Any] = {
+        "batch_size": cfg.batch_size,
+        "num_workers": cfg.num_workers,
+        "worker_init_fn": seed_worker,
+        "pin_memory": pin_memory,
+        "collate_fn": collate,
+    }
+    if cfg.num_workers > 0:
+        # Persistent workers: starting them costs more than a small epoch takes to load.
+        loader_args.update(prefetch_factor=4, persistent_workers=True)
+    # The order of an epoch is a function of (seed, epoch) and the crops of (seed, epoch,
+    # item), so results do not depend on num_workers and a resumed run repeats them exactly.
+    # The loaders' generators only seed the workers' torch, numpy and random generators.
+    sampler = EpochShuffler(len(train), seed=cfg.seed)
+    train_loader = DataLoader(
+        train,
+        sampler=sampler,
+        generator=torch.Generator().manual_seed(cfg.seed),
+        # A last batch of one example breaks batch norm on pooled vectors; drop a short tail
+        # (a different one each epoch, as the order is shuffled) unless it is all there is.
+        drop_last=len(train) > cfg.batch_size and len(train) % cfg.batch_size == 1,
+        **loader_args,
+    )
+    valid_loader = DataLoader(
+        valid, shuffle=False, generator=torch.Generator().manual_seed(cfg.seed + 1), **loader_args
+    )
+    return _Data(train, valid, train_loader, valid_loader, sampler)
+
+
+# --------------------------------------------------------------------------------------------
+# Validation
+# --------------------------------------------------------------------------------------------
+
+
+def _song_probabilities(
+    model: nn.Module, data: _Data, *, cfg: TrainConfig, device: torch.device, amp: bool
+) -> np.ndarray:
+    """Song-level probabilities of the valid tracks, shape (n_tracks, n_tags)."""
+    model.eval()
+    valid = data.valid
+    outputs = []
+    with torch.no_grad():
+        if isinstance(valid, TrackSequenceDataset):
+            for x, _, _, lengths in data.valid_loader:
+                with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+                    logits = model(x.to(device, non_blocking=True), lengths)
+                outputs.append(torch.sigmoid(logits.float()).cpu())
+            return torch.cat(outputs).numpy()
+        done = 0
+        for x, _, _ in data.valid_loader:
+            logits = window_logits(
+                model,
+                x.to(device, non_blocking=True),
+                valid_frames=valid.valid_frames[done : done + len(x)],
+                crop_frames=cfg.crop_frames,
+                eval_chunks=cfg.eval_chunks,
+                batch_size=cfg.batch_size,
+                amp=amp,
+            )
+            outputs.append(torch.sigmoid(logits.double()).cpu())
+            done += len(x)
+    window_probs = torch.cat(outputs).numpy()  # (n_windows, n_tags)
+    sums = np.zeros((len(valid.tracks), window_probs.shape[1]))
+    np.add.at(sums, valid.item_track, window_probs)
+    counts = np.bincount(valid.item_track, minlength=len(valid.tracks))
+    return sums / counts[:, None]
+
+
+def _validate(
+    model: nn.Module, data: _Data, *, cfg: TrainConfig, device: torch.device, amp: bool
+) -> dict[str, float]:
+    probs = _song_probabilities(model, data, cfg=cfg, device=device, amp=amp)
+    labels = data.valid.labels
+    clipped = np.clip(probs, 1e-7, 1 - 1e-7)
+    loss = -np.mean(labels * np.log(clipped) + (1 - labels) * np.log1p(-clipped))
+    roc, pr, _ = macro_auc(labels, probs)
+    return {"valid_loss": float(loss), "valid_roc_auc": roc, "valid_pr_auc": pr}
+
+
+def _input_kind(architecture: str) -> str:
+    if architecture not in ARCHITECTURES:
+        raise ConfigError(f"architecture {architecture!r} is not one of {sorted(ARCHITECTURES)}")
+    return str(ARCHITECTURES[architecture].module.input_kind)
+
+
+def _fingerprint(
+    *,
+    architecture: str,
+    hparams: Mapping[str, Any],
+    cfg: TrainConfig,
+    tags: Sequence[str],
+    features: Mapping[str, Any],
+    stats: Mapping[str, Any],
+    train_ids: Sequence[str],
+) -> str:
+    """What must not change for ``last.pt`` to be resumed: a hash of the run's settings."""
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in RESUMABLE}
+    payload = {
+        "architecture": architecture,
+        "hparams": dict(hparams),
+        "train": settings,
+        "tags": list(tags),
+        "features": dict(features),
+        "mean": [float(v) for v in stats["mean"]],
+        "std": [float(v) for v in stats["std"]],
+        "train_tracks": sorted(str(t) for t in train_ids),
+    }
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _better(value: float, best: float | None) -> bool:
+    if best is None:
+        return True
+    if math.isnan(value):
+        return False
+    return math.isnan(best) or value > best
+
+
+def _save_state(state: dict[str, Any], path: Path) -> None:
+    """Write ``last.pt`` (a separate function so tests can interrupt a run right after it)."""
+    save_torch(state, path)
+
+
+def _load_state(path: Path, *, fingerprint: str, epochs: int) -> dict[str, Any] | None:
+    """``last.pt`` when it belongs to this run and can be continued, else None."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001  (a torn or foreign file: start afresh)
+        log.warning("%s is not readable (%s): training from scratch", path, exc)
+        return None
+    if not isinstance(state, dict) or state.get("fingerprint") != fingerprint:
+        log.warning("%s belongs to other settings: training from scratch", path)
+        return None
+    if state["epoch"] > epochs:
+        log.warning(
+            "%s has %d epochs, more than the %d asked for: training from scratch",
+            path,
+            state["epoch"],
+            epochs,
+        )
+        return None
+    return state
+
+
+def _train_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    *,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    schedule: Callable[..., float],
+    step: int,
+    device: torch.device,
+    amp: bool,
+    desc: str,
+    progress: bool,
+) -> tuple[float, float, int]:
+    """One pass over the training loader.
+
+    Returns
+    -------
+    train_loss : float
+        Masked BCE averaged over all observed labels of the epoch.
+    lr : float
+        The learning rate of the last step.
+    step : int
+        Optimizer steps taken so far (the schedule's position).
+    """
+    model.train()
+    loss_sum, label_sum, lr = 0.0, 0.0, schedule(step=step)
+    bar = tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False)
+    for batch in bar:
+        x, y, mask, *rest = batch  # window batches: (x, y, mask); sequences add lengths
+        lengths = rest[0] if rest else None
+        x = x.to(device, non_blocking=True)  # (B, n_bins, frames) or (B, time, n_bins)
+        y, mask = y.to(device, non_blocking=True), mask.to(device, non_blocking=True)
+        lr = schedule(step=step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        optimizer.zero_grad(set_to_none=True)
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+            logits = model(x, lengths)  # (B, n_tags)
+        loss = masked_bce(logits, y, mask)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        step += 1
+        value, observed = float(loss.detach()), float(mask.sum())
+        loss_sum += value * observed
+        label_sum += observed
+        bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}")
+    bar.close()
+    return loss_sum / max(label_sum, 1.0), lr, step
+
+
+def train_model(
+    *,
+    architecture: str,
+    hparams: Mapping[str, Any],
+    train_config: TrainConfig,
+    index: pd.DataFrame,
+    stats: Mapping[str, Any],
+    tags: Sequence[str],
+    features: Mapping[str, Any],
+    out_dir: Path,
+    device: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train one tagger and write its checkpoint, history and summary (module docstring).
+
+    Parameters
+    ----------
+    architecture : str
+        A key of :data:`pipeline.models.ARCHITECTURES`.
+    hparams : mapping
+        The architecture's hyper-parameters.
+    train_config : TrainConfig
+    index : pd.DataFrame
+        The feature set's ``index.parquet`` (train and valid splits are used).
+    stats : mapping
+        The feature set's ``stats.json`` (per-band ``mean`` and ``std``, train split).
+    tags : sequence of str
+        The vocabulary (``vocabulary.json["tags"]``), in output order.
+    features : mapping
+        ``FeatureSettings.to_dict()`` of the feature set (a store's ``attrs["features"]``);
+        must equal the stores' own settings.
+    out_dir : Path
+        Where the files go (created).
+    device : str, optional
+        Torch device; None: CUDA when available, else the CPU.
+    progress : bool
+        Show a tqdm progress bar per epoch.
+
+    Returns
+    -------
+    dict
+        ``architecture, params, train_time_s, best_epoch, best_valid_roc_auc,
+        best_valid_pr_auc, epochs_run, stopped_early, device, amp, selection`` and the label
+        budget (``n_train_tracks, n_train_labels, ...``); also written as
+        ``train_summary.json``. ``train_time_s`` sums the epochs' seconds (training and
+        validation) over all calls of a resumed run.
+    """
+    cfg = train_config
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dev = torch_device(device)
+    amp = dev.type == "cuda"
+    input_kind = _input_kind(architecture)
+
+    data = _make_data(
+        input_kind=input_kind, cfg=cfg, index=index, stats=stats, tags=tags, pin_memory=amp
+    )
+    settings = FeatureSettings.from_dict(features)
+    if settings != data.train.features:
+        raise PipelineError(
+            f"the feature settings given ({settings.to_dict()!r}) differ from those of the "
+            f"stores ({data.train.features.to_dict()!r})"
+        )
+    n_bins, n_frames = data.train.n_bins, data.train.n_frames
+    if input_kind == "sequence":
+        model_frames = sequence_steps(
+            n_frames=n_frames, pool_frames=cfg.pool_frames, max_windows=cfg.max_windows
+        )
+    else:
+        model_frames = cfg.crop_frames or n_frames
+
+    torch.manual_seed(cfg.seed)
+    model = build_model(
+        architecture, n_tags=len(tags), n_bins=n_bins, n_frames=model_frames, hparams=hparams
+    ).to(dev)
+    n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scaler = torch.amp.GradScaler(dev.type, enabled=amp)
+
+    steps_per_epoch = len(data.train_loader)
+    schedule = functools.partial(
+        learning_rate,
+        total_steps=cfg.epochs * steps_per_epoch,
+        warmup_steps=int(round(cfg.warmup_epochs * steps_per_epoch)),
+        base_lr=cfg.lr,
+        min_lr=cfg.lr * cfg.min_lr_fraction,
+    )
+
+    fingerprint = _fingerprint(
+        architecture=architecture,
+        hparams=hparams,
+        cfg=cfg,
+        tags=tags,
+        features=settings.to_dict(),
+        stats=stats,
+        train_ids=list(data.train.tracks["track_id"]),
+    )
+    write_best = functools.partial(
+        _write_checkpoint,
+        out_dir / "checkpoint.pt",
+        architecture=architecture,
+        hparams=hparams,
+        cfg=cfg,
+        tags=tags,
+        settings=settings,
+        stats=stats,
+        input_kind=input_kind,
+    )
+    last_path = out_dir / "last.pt"
+    history: list[dict[str, float]] = []
+    best: dict[str, Any] = {"epoch": 0, "value": None, "pr_auc": math.nan, "state_dict": None}
+    epoch_done, bad_epochs, step = 0, 0, 0
+    state = _load_state(last_path, fingerprint=fingerprint, epochs=cfg.epochs)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["torch_rng"])
+        if amp and state.get("cuda_rng"):
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        history = list(state["history"])
+        best = dict(state["best"])
+        epoch_done, bad_epochs, step = state["epoch"], state["bad_epochs"], state["step"]
+        log.info("resuming %s after epoch %d from %s", architecture, epoch_done, last_path)
+
+    log.info(
+        "training %s (%d parameters) on %s: %d train / %d valid items, %d steps per epoch",
+        architecture,
+        n_params,
+        dev,
+        len(data.train),
+        len(data.valid),
+        steps_per_epoch,
+    )
+    for epoch in range(epoch_done + 1, cfg.epochs + 1):
+        if bad_epochs >= cfg.patience:
+            break
+        started = time.perf_counter()
+        data.train.set_epoch(epoch)
+        data.sampler.set_epoch(epoch)
+        train_loss, lr, step = _train_epoch(
+            model,
+            data.train_loader,
+            optimizer=optimizer,
+            scaler=scaler,
+            schedule=schedule,
+            step=step,
+            device=dev,
+            amp=amp,
+            desc=f"{architecture} epoch {epoch}/{cfg.epochs}",
+            progress=progress,
+        )
+        metrics = _validate(model, data, cfg=cfg, device=dev, amp=amp)
+        row = {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            **metrics,
+            "lr": lr,
+            "seconds": time.perf_counter() - started,
+        }
+        history.append(row)
+        log.info(
+            "%s epoch %d: train loss %.4f, valid loss %.4f, ROC-AUC %.4f, PR-AUC %.4f (%.1f s)",
+            architecture,
+            epoch,
+            row["train_loss"],
+            row["valid_loss"],
+            row["valid_roc_auc"],
+            row["valid_pr_auc"],
+            row["seconds"],
+        )
+        if _better(metrics["valid_roc_auc"], best["value"]):
+            best = {
+                "epoch": epoch,
+                "value": metrics["valid_roc_auc"],
+                "pr_auc": metrics["valid_pr_auc"],
+                "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            }
+            bad_epochs = 0
+            write_best(best=best)
+        else:
+            bad_epochs += 1
+        pd.DataFrame(history, columns=HISTORY_COLUMNS).to_csv(out_dir / "history.csv", index=False)
+        _save_state(
+            {
+                "fingerprint": fingerprint,
+                "epoch": epoch,
+                "step": step,
+                "bad_epochs": bad_epochs,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if amp else [],
+                "history": history,
+                "best": best,
+            },
+            last_path,
+        )
+
+    if best["state_dict"] is None:
+        raise PipelineError(f"{architecture}: no epoch was trained (epochs={cfg.epochs})")
+    # Rewrite the best checkpoint: it may be missing after a resumed run (Snakemake removes
+    # a failed job's outputs), and its content is fully determined by ``best``.
+    write_best(best=best)
+    pd.DataFrame(history, columns=HISTORY_COLUMNS).to_csv(out_dir / "history.csv", index=False)
+    budget = label_budget_summary(data.train)
+    summary = {
+        "architecture": architecture,
+        "params": n_params,
+        "train_time_s": float(sum(r["seconds"] for r in history)),
+        "best_epoch": int(best["epoch"]),
+        "best_valid_roc_auc": _json_float(best["value"]),
+        "best_valid_pr_auc": _json_float(best["pr_auc"]),
+        "epochs_run": len(history),
+        "stopped_early": bool(bad_epochs >= cfg.patience and len(history) < cfg.epochs),
+        "device": str(dev),
+        "amp": amp,
+        "selection": selection_text(input_kind),
+        "n_train_items": len(data.train),
+        "n_train_tracks": budget["n_tracks"],
+        "n_train_labels": budget["n_labels"],
+        "n_train_positive_labels": budget["n_positive_labels"],
+        "label_fraction": cfg.label_fraction,
+        "tag_label_fraction": cfg.tag_label_fraction,
+    }
+    write_json(summary, out_dir / "train_summary.json")
+    return summary
+
+
+def _json_float(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else float(value)
+
+
+def _write_checkpoint(
+    path: Path,
+    *,
+    architecture: str,
+    hparams: Mapping[str, Any],
+    cfg: TrainConfig,
+    tags: Sequence[str],
+    settings: FeatureSettings,
+    stats: Mapping[str, Any],
+    input_kind: str,
+    best: Mapping[str, Any],
+) -> None:
+    checkpoint = network_checkpoint(
+        architecture=architecture,
+        hparams=hparams,
+        train_config=cfg.to_dict(),
+        tags=tags,
+        features=settings.to_dict(),
+        stats=stats,
+        input_kind=input_kind,
+        crop_frames=cfg.crop_frames if input_kind == "window" else None,
+        pool_frames=cfg.pool_frames,
+        eval_chunks=cfg.eval_chunks,
+        max_windows=cfg.max_windows,
+        state_dict=best["state_dict"],
+        selection={
+            "criterion": selection_text(input_kind),
+            "epoch": int(best["epoch"]),
+            "value": best["value"],
+        },
+    )
+    save_checkpoint(checkpoint, path)

@@ -1,0 +1,250 @@
+"""Feature extraction of a shard: good files stored in order, bad files one error row each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.features.extract import FAILURE_COLUMNS, extract_shard, extract_track
+from pipeline.features.extractors import make_extractor
+from pipeline.features.settings import FeatureSettings
+from pipeline.io.audio import WindowSettings, read_windows
+from pipeline.io.store import FeatureStore
+from tests.helpers.audio import write_audio
+
+
+@pytest.fixture(autouse=True)
+def _local_dask(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+
+
+WINDOW = WindowSettings(length_s=1.0, hop_s=1.0, min_tail_s=0.3)
+SETTINGS = FeatureSettings(name="logmel", window=WINDOW, n_mels=24, n_frames=63)
+
+# track_id: (file name, write_audio options, expected number of windows)
+GOOD = {
+    "wav16k": ("a.wav", {"duration_s": 2.5}, 3),
+    "flac8k": ("b.flac", {"duration_s": 1.6, "sample_rate": 8000, "freq_hz": 1200.0}, 2),
+    "ogg44k_stereo": ("c.ogg", {"duration_s": 2.0, "sample_rate": 44100, "channels": 2}, 2),
+    "mp3_22k": ("d.mp3", {"duration_s": 2.2, "sample_rate": 22050, "freq_hz": 660.0}, 2),
+    "flac96k": ("e.flac", {"duration_s": 1.2, "sample_rate": 96000, "freq_hz": 3000.0}, 1),
+    "wav6ch": ("f.wav", {"duration_s": 1.5, "sample_rate": 48000, "channels": 6}, 2),
+    "mp3_8k_stereo": ("g.mp3", {"duration_s": 1.0, "sample_rate": 8000, "channels": 2}, 1),
+    "silent": ("silent.wav", {"data": np.zeros(16000, dtype=np.float32)}, 1),
+    "Ωμέγα café": ("Ωμέγα café ♫.flac", {"duration_s": 0.4}, 1),
+}
+BAD = {
+    "corrupt": "corrupt.flac",
+    "empty": "empty.wav",
+    "missing": "missing.ogg",
+    "text": "readme.mp3",
+    "too_short_to_decode": "zero_frames.wav",
+}
+ORDER = [
+    "corrupt",
+    "wav16k",
+    "flac8k",
+    "empty",
+    "ogg44k_stereo",
+    "silent",
+    "missing",
+    "mp3_22k",
+    "flac96k",
+    "text",
+    "wav6ch",
+    "Ωμέγα café",
+    "too_short_to_decode",
+    "mp3_8k_stereo",
+]
+
+
+@pytest.fixture(scope="module")
+def shard_tracks(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    folder = tmp_path_factory.mktemp("audio")
+    paths = {}
+    for track_id, (name, options, _) in GOOD.items():
+        paths[track_id] = write_audio(folder / name, **options)
+    rng = np.random.default_rng(7)
+    (folder / BAD["corrupt"]).write_bytes(rng.integers(0, 256, 3000, dtype=np.uint8).tobytes())
+    (folder / BAD["empty"]).write_bytes(b"")
+    (folder / BAD["text"]).write_text("not audio at all\n" * 30, encoding="utf-8")
+    write_audio(folder / BAD["too_short_to_decode"], data=np.zeros((0, 1), dtype=np.float32))
+    for track_id, name in BAD.items():
+        paths[track_id] = folder / name
+    return pd.DataFrame({"track_id": ORDER, "path": [str(paths[t]) for t in ORDER]})
+
+
+@pytest.fixture(scope="module")
+def extracted(shard_tracks: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("out")
+    summary = extract_shard(
+        tracks=shard_tracks,
+        settings=SETTINGS,
+        store_path=out / "0000.zarr",
+        failed_path=out / "failed" / "0000.parquet",
+        threads=1,
+        tracks_per_task=3,
+        attrs={"dataset": "mix", "shard": "0000"},
+    )
+    return {
+        "summary": summary,
+        "store": FeatureStore(out / "0000.zarr"),
+        "failed": pd.read_parquet(out / "failed" / "0000.parquet"),
+    }
+
+
+def test_good_tracks_are_stored_in_order(extracted: dict) -> None:
+    store = extracted["store"]
+    stored = [t for t in ORDER if t in GOOD]
+    assert list(store.index()["track_id"]) == stored
+    counts = np.diff(store.index()["offsets"])
+    assert list(counts) == [GOOD[t][2] for t in stored]
+    assert store.windows.shape == (sum(counts), 24, 63)
+    assert store.windows.dtype == np.float16
+    durations = dict(zip(stored, store.index()["duration_s"], strict=True))
+    assert durations["wav16k"] == pytest.approx(2.5)
+    assert durations["flac96k"] == pytest.approx(1.2)
+    attrs = store.attrs
+    assert attrs["features"] == SETTINGS.to_dict()
+    assert (attrs["dataset"], attrs["shard"]) == ("mix", "0000")
+    assert FeatureSettings.from_dict(attrs["features"]) == SETTINGS
+
+
+def test_each_bad_track_has_exactly_one_decode_error_naming_its_path(
+    extracted: dict, shard_tracks: pd.DataFrame
+) -> None:
+    failed = extracted["failed"]
+    assert list(failed.columns) == FAILURE_COLUMNS
+    errors = failed[failed["level"] == "error"]
+    assert sorted(errors["track_id"]) == sorted(BAD)
+    paths = dict(zip(shard_tracks["track_id"], shard_tracks["path"], strict=True))
+    for row in errors.itertuples():
+        assert row.stage == "decode"
+        assert row.path == paths[row.track_id]
+        assert paths[row.track_id] in row.error
+
+
+def test_silent_track_is_stored_with_one_warning(extracted: dict) -> None:
+    failed = extracted["failed"]
+    warnings = failed[failed["level"] == "warning"]
+    assert list(warnings["track_id"]) == ["silent"]
+    assert "silent" in warnings["error"].iloc[0]
+    store = extracted["store"]
+    track = list(store.index()["track_id"]).index("silent")
+    assert np.all(store.track_windows(track=track) == np.float16(-100.0))
+
+
+def test_summary_counts(extracted: dict) -> None:
+    assert extracted["summary"] == {
+        "n_tracks": len(ORDER),
+        "n_stored": len(GOOD),
+        "n_failed": len(BAD),
+        "n_warnings": 1,
+        "n_windows": sum(n for _, _, n in GOOD.values()),
+    }
+
+
+def test_stored_windows_equal_the_features_of_the_decoded_file(
+    extracted: dict, shard_tracks: pd.DataFrame
+) -> None:
+    store = extracted["store"]
+    extractor = make_extractor(SETTINGS)
+    ids = list(store.index()["track_id"])
+    for track_id in ("wav16k", "ogg44k_stereo", "wav6ch"):
+        path = shard_tracks.set_index("track_id").loc[track_id, "path"]
+        starts, windows = read_windows(path=path, settings=WINDOW)
+        want = extractor(windows).astype(np.float16)
+        k = ids.index(track_id)
+        np.testing.assert_array_equal(store.track_windows(track=k), want)
+        a, b = store.index()["offsets"][k : k + 2]
+        np.testing.assert_array_equal(store.group["window_start_s"][a:b], starts)
+
+
+def test_threads_do_not_change_the_store(shard_tracks: pd.DataFrame, tmp_path: Path) -> None:
+    results = []
+    for threads in (1, 2):
+        folder = tmp_path / f"t{threads}"
+        extract_shard(
+            tracks=shard_tracks,
+            settings=SETTINGS,
+            store_path=folder / "s.zarr",
+            failed_path=folder / "failed.parquet",
+            threads=threads,
+            tracks_per_task=1,
+            windows_per_shard=4,
+            compression="lz4",
+        )
+        store = FeatureStore(folder / "s.zarr")
+        results.append((store, pd.read_parquet(folder / "failed.parquet")))
+    (one, failed_one), (two, failed_two) = results
+    np.testing.assert_array_equal(one.windows[:], two.windows[:])
+    for key in ("track_id", "offsets", "duration_s"):
+        np.testing.assert_array_equal(one.index()[key], two.index()[key])
+    np.testing.assert_array_equal(one.group["window_start_s"][:], two.group["window_start_s"][:])
+    pd.testing.assert_frame_equal(failed_one, failed_two)
+
+
+def test_mfcc_shard_and_empty_failure_table(tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "a.flac", duration_s=2.0)
+    settings = FeatureSettings(
+        name="mfcc", kind="mfcc", window=WINDOW, n_mels=24, n_mfcc=10, deltas=2, n_frames=63
+    )
+    summary = extract_shard(
+        tracks=pd.DataFrame({"track_id": ["a"], "path": [str(path)]}),
+        settings=settings,
+        store_path=tmp_path / "m.zarr",
+        failed_path=tmp_path / "failed.parquet",
+    )
+    assert summary["n_stored"] == 1 and summary["n_failed"] == 0
+    assert FeatureStore(tmp_path / "m.zarr").windows.shape == (2, 30, 63)
+    failed = pd.read_parquet(tmp_path / "failed.parquet")
+    assert failed.empty and list(failed.columns) == FAILURE_COLUMNS
+
+
+def test_extract_track_keeps_truncation_warning(tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "long.wav", duration_s=3.0)
+    settings = FeatureSettings(
+        name="lm",
+        window=WindowSettings(length_s=1.0, hop_s=1.0, max_duration_s=2.0),
+        n_mels=16,
+        n_frames=63,
+    )
+    result = extract_track(track_id="long", path=str(path), extractor=make_extractor(settings))
+    assert result.windows.shape == (2, 16, 63)
+    assert [f["level"] for f in result.failures] == ["warning"]
+    assert "max_duration_s" in result.failures[0]["error"]
+
+
+def test_extract_track_drop_short_is_a_decode_error(tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "short.wav", duration_s=0.5)
+    settings = FeatureSettings(
+        name="lm", window=WindowSettings(length_s=1.0, hop_s=1.0, tail="drop"), n_frames=63
+    )
+    result = extract_track(track_id="s", path=str(path), extractor=make_extractor(settings))
+    assert result.windows is None
+    assert len(result.failures) == 1
+    assert result.failures[0]["stage"] == "decode" and str(path) in result.failures[0]["error"]
+
+
+def test_shard_without_tracks_writes_an_empty_store(tmp_path: Path) -> None:
+    summary = extract_shard(
+        tracks=pd.DataFrame({"track_id": [], "path": []}),
+        settings=SETTINGS,
+        store_path=tmp_path / "empty.zarr",
+        failed_path=tmp_path / "failed.parquet",
+        threads=2,
+    )
+    assert summary == {
+        "n_tracks": 0,
+        "n_stored": 0,
+        "n_failed": 0,
+        "n_warnings": 0,
+        "n_windows": 0,
+    }
+    store = FeatureStore(tmp_path / "empty.zarr")
+    assert store.windows.shape == (0, 24, 63)
+    assert store.attrs["features"]["name"] == "logmel"
+    assert pd.read_parquet(tmp_path / "failed.parquet").empty

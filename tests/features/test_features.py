@@ -1,0 +1,294 @@
+"""Log-mel and MFCC features: agreement with librosa, known answers on tones, settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pytest
+
+from pipeline.errors import ConfigError
+from pipeline.features.extractors import Extractor, make_extractor
+from pipeline.features.settings import FEATURE_KINDS, FeatureSettings
+from pipeline.io.audio import WindowSettings
+from pipeline.io.store import FeatureStore, StoreWriter
+
+SR = 16000
+WINDOW = WindowSettings(length_s=2.0, hop_s=2.0)  # 32,000 samples: short, not the point here
+NATURAL = 1 + WINDOW.length // 256  # 126 centred frames
+
+
+def _settings(**kwargs) -> FeatureSettings:
+    base = {"name": "test", "window": WINDOW, "n_frames": NATURAL}
+    return FeatureSettings(**{**base, **kwargs})
+
+
+def _signals() -> np.ndarray:
+    """A batch of two windows: seeded white noise and a 440 Hz tone with a little noise."""
+    rng = np.random.default_rng(0)
+    n = WINDOW.length
+    t = np.arange(n) / SR
+    noise = 0.3 * rng.standard_normal(n)
+    tone = 0.5 * np.sin(2 * np.pi * 440.0 * t) + 0.01 * rng.standard_normal(n)
+    return np.stack([noise, tone]).astype(np.float32)
+
+
+def _librosa_logmel(y: np.ndarray, *, htk: bool, norm: str | None, n_mels: int = 96) -> np.ndarray:
+    mel = librosa.feature.melspectrogram(
+        y=y,
+        sr=SR,
+        n_fft=512,
+        hop_length=256,
+        n_mels=n_mels,
+        center=True,
+        pad_mode="constant",
+        htk=htk,
+        norm=norm,
+    )
+    return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=None)
+
+
+# ---------------------------------------------------------------------------- log-mel
+
+
+@pytest.mark.parametrize(("mel_scale", "mel_norm"), [("slaney", "slaney"), ("htk", None)])
+def test_logmel_matches_librosa(mel_scale: str, mel_norm: str | None) -> None:
+    y = _signals()
+    extractor = make_extractor(_settings(mel_scale=mel_scale, mel_norm=mel_norm))
+    got = extractor(y)
+    want = _librosa_logmel(y, htk=mel_scale == "htk", norm=mel_norm)
+    assert got.shape == want.shape == (2, 96, NATURAL)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=0, atol=1.5e-3)
+
+
+def test_logmel_of_mismatched_settings_differs_from_librosa() -> None:
+    """The agreement above is not vacuous: slaney vs htk scales differ by whole dB."""
+    y = _signals()
+    got = make_extractor(_settings(mel_scale="htk", mel_norm=None))(y)
+    want = _librosa_logmel(y, htk=False, norm="slaney")
+    assert np.abs(got - want).max() > 1.0
+
+
+def test_top_db_clamps_each_window_like_librosa() -> None:
+    y = _signals()
+    y[1] *= 1e-3  # the second window is 60 dB quieter: clamping must be per window
+    got = make_extractor(_settings(top_db=40.0))(y)
+    for k in range(2):
+        mel = librosa.feature.melspectrogram(
+            y=y[k], sr=SR, n_fft=512, hop_length=256, n_mels=96, center=True, pad_mode="constant"
+        )
+        want = librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=40.0)
+        np.testing.assert_allclose(got[k], want, atol=1.5e-3)
+        assert got[k].max() - got[k].min() <= 40.0 + 1e-4
+
+
+def test_batch_equals_one_window_at_a_time() -> None:
+    y = np.random.default_rng(5).standard_normal((4, WINDOW.length)).astype(np.float32)
+    extractor = make_extractor(_settings(n_mels=32))
+    batch = extractor(y)
+    for k in range(4):
+        np.testing.assert_allclose(batch[k], extractor(y[k : k + 1])[0], atol=1e-4)
+
+
+def test_one_khz_tone_peaks_in_the_mel_band_of_one_khz() -> None:
+    t = np.arange(WINDOW.length) / SR
+    y = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)[None]
+    for n_mels in (96, 40):
+        db = make_extractor(_settings(n_mels=n_mels))(y)[0]
+        centres = librosa.mel_frequencies(n_mels + 2, fmin=0.0, fmax=SR / 2)[1:-1]
+        band = int(np.abs(centres - 1000.0).argmin())
+        assert int(db.mean(axis=1).argmax()) == band
+        # far from the tone (an octave and more away) the energy is much lower
+        far = np.abs(np.log2(centres / 1000.0)) > 1
+        assert db.mean(axis=1)[band] - db.mean(axis=1)[far].max() > 30
+
+
+def test_silence_is_the_floor_value() -> None:
+    extractor = make_extractor(_settings(n_mels=16))
+    db = extractor(np.zeros((1, WINDOW.length), dtype=np.float32))
+    assert extractor.floor_db == pytest.approx(-100.0)
+    assert np.all(db == np.float32(-100.0))
+
+
+@pytest.mark.parametrize("delta", [-5, 7])
+def test_n_frames_crops_or_pads_with_the_floor(delta: int) -> None:
+    y = _signals()
+    full = make_extractor(_settings(n_mels=32))(y)
+    fixed = make_extractor(_settings(n_mels=32, n_frames=NATURAL + delta))(y)
+    assert fixed.shape == (2, 32, NATURAL + delta)
+    keep = min(NATURAL, NATURAL + delta)
+    np.testing.assert_array_equal(fixed[..., :keep], full[..., :keep])
+    if delta > 0:
+        assert np.all(fixed[..., NATURAL:] == np.float32(-100.0))
+
+
+def test_natural_n_frames_of_the_reference_window() -> None:
+    settings = FeatureSettings(name="ref")
+    assert settings.window.length == 465_600
+    assert settings.natural_n_frames == settings.n_frames == 1819
+    assert settings.sample_rate == SR
+
+
+# ---------------------------------------------------------------------------- MFCC
+
+
+@pytest.mark.parametrize(("n_mfcc", "deltas"), [(20, 0), (13, 1), (20, 2)])
+def test_mfcc_and_deltas_match_librosa(n_mfcc: int, deltas: int) -> None:
+    y = _signals()
+    logmel = make_extractor(_settings())(y)
+    extractor = make_extractor(_settings(kind="mfcc", n_mfcc=n_mfcc, deltas=deltas))
+    got = extractor(y)
+    assert extractor.shape == (n_mfcc * (1 + deltas), NATURAL)
+    assert got.shape == (2, *extractor.shape) and got.dtype == np.float32
+    mfcc = librosa.feature.mfcc(S=logmel, n_mfcc=n_mfcc)
+    scale = np.abs(mfcc).max()
+    np.testing.assert_allclose(got[:, :n_mfcc], mfcc, atol=1e-5 * scale)
+    for order in range(1, deltas + 1):
+        rows = slice(order * n_mfcc, (order + 1) * n_mfcc)
+        want = librosa.feature.delta(mfcc, order=order)
+        np.testing.assert_allclose(got[:, rows], want, atol=1e-5 * scale)
+
+
+def test_extractor_shapes() -> None:
+    assert make_extractor(_settings(n_mels=64)).shape == (64, NATURAL)
+    assert make_extractor(_settings(kind="mfcc", n_mfcc=20, deltas=2)).n_bins == 60
+    assert set(FEATURE_KINDS) == {"logmel", "mfcc", "waveform"}
+    assert isinstance(make_extractor(_settings()), Extractor)
+
+
+def test_deltas_with_few_frames_fail_at_settings_or_work() -> None:
+    try:
+        settings = _settings(kind="mfcc", n_mfcc=13, deltas=1, n_frames=5)
+    except ConfigError:
+        return
+    out = make_extractor(settings)(_signals())
+    assert out.shape == (2, 26, 5)
+
+
+# ---------------------------------------------------------------------------- storage
+
+
+def test_float16_storage_error_is_below_0_06_db(tmp_path: Path) -> None:
+    values = np.random.default_rng(4).uniform(-100.0, 40.0, size=(6, 96, 40)).astype(np.float32)
+    values[0, 0, :2] = [-100.0, 40.0]
+    writer = StoreWriter(path=tmp_path / "f16.zarr", window_shape=(96, 40), attrs={})
+    writer.add(track_id="t", windows=values, starts_s=np.zeros(6), duration_s=1.0)
+    writer.close()
+    stored = FeatureStore(tmp_path / "f16.zarr").windows[:]
+    assert stored.dtype == np.float16
+    assert np.abs(stored.astype(np.float32) - values).max() <= 0.06
+
+
+def test_real_logmel_survives_float16_storage() -> None:
+    db = make_extractor(_settings())(_signals())
+    assert db.min() >= -100.0 and db.max() <= 40.0
+    assert np.abs(db.astype(np.float16).astype(np.float32) - db).max() <= 0.06
+
+
+# ---------------------------------------------------------------------------- settings
+
+
+def test_settings_round_trip_through_dict_and_json() -> None:
+    settings = FeatureSettings(
+        name="mf",
+        kind="mfcc",
+        window=WindowSettings(length_s=3.0, hop_s=1.5, tail="drop", min_tail_s=1.0),
+        n_mels=64,
+        fmin=30.0,
+        fmax=7000.0,
+        mel_scale="htk",
+        mel_norm=None,
+        top_db=80.0,
+        n_frames=188,
+        n_mfcc=24,
+        deltas=2,
+    )
+    plain = json.loads(json.dumps(settings.to_dict()))
+    assert plain["window"]["sample_rate"] == SR and plain["name"] == "mf"
+    assert FeatureSettings.from_dict(plain) == settings
+    assert FeatureSettings.from_dict(plain, name="other").name == "other"
+
+
+def test_from_dict_reads_config_style_sample_rate() -> None:
+    settings = FeatureSettings.from_dict(
+        {"kind": "logmel", "sample_rate": 22050, "window": {"length_s": 1.0, "hop_s": 1.0}},
+        name="lm",
+    )
+    assert settings.sample_rate == 22050 and settings.window.length == 22050
+    assert settings.name == "lm"
+
+
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [
+        ({"kind": "chroma"}, "features.bad.kind"),
+        ({"kind": "mfcc", "n_mels": 40, "n_mfcc": 41}, "features.bad.n_mfcc"),
+        ({"kind": "mfcc", "n_mfcc": 0}, "features.bad.n_mfcc"),
+        ({"kind": "logmel", "mel_scale": "bark"}, "features.bad.mel_scale"),
+        ({"kind": "mfcc", "deltas": 3}, "features.bad.deltas"),
+        ({"kind": "logmel", "n_mel": 96}, "n_mel"),
+    ],
+)
+def test_bad_settings_raise_config_error_naming_the_key(entry: dict, key: str) -> None:
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        FeatureSettings.from_dict(entry, name="bad")
+
+
+def test_unknown_key_error_lists_allowed_keys() -> None:
+    with pytest.raises(ConfigError) as err:
+        FeatureSettings.from_dict({"kind": "logmel", "hop": 256}, name="lm")
+    assert "'hop'" in str(err.value) and "hop_length" in str(err.value)
+
+
+def test_from_dict_needs_a_name() -> None:
+    with pytest.raises(ConfigError, match="name"):
+        FeatureSettings.from_dict({"kind": "logmel"})
+
+
+def test_unknown_window_key_raises_config_error() -> None:
+    with pytest.raises(ConfigError, match="lenght_s"):
+        FeatureSettings.from_dict({"kind": "logmel", "window": {"lenght_s": 2.0}}, name="lm")
+
+
+def test_negative_top_db_is_rejected() -> None:
+    with pytest.raises(ConfigError, match="top_db"):
+        _settings(top_db=-10.0)
+
+
+def test_waveform_kind_stores_the_windows() -> None:
+    from pipeline.features.extractors import make_extractor
+    from pipeline.features.settings import FeatureSettings
+    from pipeline.io.audio import WindowSettings
+
+    settings = FeatureSettings(
+        name="wave", kind="waveform", window=WindowSettings(length_s=0.5, hop_s=0.5)
+    )
+    extractor = make_extractor(settings)
+    rng = np.random.default_rng(0)
+    windows = rng.standard_normal((3, 8000)).astype(np.float32)
+    out = extractor(windows)
+    assert extractor.shape == (1, 8000)
+    assert out.shape == (3, 1, 8000)
+    np.testing.assert_array_equal(out[:, 0], windows)
+
+
+def test_waveform_frames_are_samples() -> None:
+    from pipeline.features.settings import FeatureSettings
+    from pipeline.features.windows import audio_frames
+
+    settings = FeatureSettings.from_dict(
+        {
+            "kind": "waveform",
+            "n_frames": 1819,
+            "hop_length": 256,
+            "window": {"length_s": 2.0, "hop_s": 2.0},
+        },
+        name="wave",
+    )
+    assert (settings.hop_length, settings.n_frames) == (1, 32000)
+    # 1.5 s of audio in a 2 s window: 24,000 samples hold audio.
+    valid = audio_frames(starts_s=np.array([0.0]), duration_s=1.5, features=settings)
+    assert abs(int(valid[0]) - 24000) <= 1

@@ -1,0 +1,327 @@
+"""Config validation against the schema (with defaults), clear errors, and manifest sources."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import (
+    dataset_feature_sets,
+    feature_settings,
+    load_yaml,
+    manifest_source,
+    validate_config,
+)
+from pipeline.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = load_yaml(REPO / "workflow" / "schemas" / "config.schema.yaml")
+CONFIG = load_yaml(REPO / "config.yaml")
+
+
+def _minimal(**datasets) -> dict:
+    return {
+        "datasets": datasets or {"mine": {"format": "table", "root": "/data", "table": "t.csv"}},
+        "features": {"lm": {"kind": "logmel"}},
+    }
+
+
+def _error(config: dict) -> str:
+    with pytest.raises(ConfigError) as err:
+        validate_config(config, schema=SCHEMA, source="cfg.yaml")
+    message = str(err.value)
+    assert message.startswith("cfg.yaml: ")
+    return message
+
+
+# ---------------------------------------------------------------------------- the repo's config
+
+
+def test_repo_config_validates_and_gets_defaults() -> None:
+    original = copy.deepcopy(CONFIG)
+    config = validate_config(CONFIG, schema=SCHEMA)
+    assert CONFIG == original  # the input is not modified
+    mfcc = config["features"]["mfcc"]
+    assert mfcc["fmin"] == 0.0 and mfcc["mel_scale"] == "slaney" and mfcc["mel_norm"] == "slaney"
+    assert mfcc["top_db"] is None and mfcc["amin"] == 1e-10
+    assert mfcc["window"]["max_duration_s"] == 900
+    assert config["storage"]["compression"] == "none"
+    assert config["storage"]["windows_per_shard"] == 0
+    assert config["extraction"]["threads"] == 2 and config["extraction"]["tracks_per_task"] == 4
+    assert config["datasets"]["demo"]["split"]["valid_fraction"] == 0.15
+    assert dataset_feature_sets(config, dataset="demo") == ["logmel", "mfcc"]
+
+
+def test_repo_feature_sets_are_the_reference_settings() -> None:
+    config = validate_config(CONFIG, schema=SCHEMA)
+    logmel = feature_settings(config, name="logmel")
+    assert (logmel.sample_rate, logmel.n_fft, logmel.hop_length, logmel.n_mels) == (
+        16000,
+        512,
+        256,
+        96,
+    )
+    assert logmel.window.length == 465_600
+    assert logmel.n_frames == logmel.natural_n_frames == 1819
+    mfcc = feature_settings(config, name="mfcc")
+    assert (mfcc.kind, mfcc.n_mfcc, mfcc.deltas) == ("mfcc", 20, 2)
+    with pytest.raises(ConfigError, match="features.chroma: not defined"):
+        feature_settings(config, name="chroma")
+
+
+def test_defaults_of_a_minimal_config() -> None:
+    config = validate_config(_minimal(), schema=SCHEMA)
+    assert config["results"] == "results" and config["resources"] == "resources"
+    dataset = config["datasets"]["mine"]
+    assert dataset["shards"] == 8
+    assert dataset["vocabulary"] == {"top_n": 50, "min_count": 1, "drop_untagged": False}
+    assert dataset["split"] == {"seed": 0, "valid_fraction": 0.1, "test_fraction": 0.2}
+    settings = feature_settings(config, name="lm")
+    assert settings.n_mels == 96 and settings.window.length_s == 29.1
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+def _set(config: dict, dotted: str, value) -> dict:
+    node = config
+    *parents, last = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+    node[last] = value
+    return config
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("colour", "red", ["colour", "at the top level", "datasets", "features", "storage"]),
+        ("features.logmel.n_mel", 96, ["'n_mel'", "features.logmel", "n_mels"]),
+        ("features.logmel.window.lenght_s", 2, ["lenght_s", "features.logmel.window", "length_s"]),
+        ("datasets.demo.vocabulary.top", 5, ["'top'", "datasets.demo.vocabulary", "top_n"]),
+        ("features.logmel.kind", "chroma", ["features.logmel.kind", "'chroma'", "logmel", "mfcc"]),
+        ("features.logmel.mel_scale", "bark", ["features.logmel.mel_scale", "slaney", "htk"]),
+        ("features.logmel.window.tail", "wrap", ["features.logmel.window.tail", "pad", "drop"]),
+        ("storage.compression", "gzip", ["storage.compression", "'gzip'", "lz4", "zstd"]),
+        ("datasets.demo.format", "csv", ["datasets.demo.format", "'csv'", "table", "gtzan"]),
+        ("features.mfcc.deltas", 3, ["features.mfcc.deltas", "3"]),
+        ("features.logmel.n_mels", 1000, ["features.logmel.n_mels", "1000", "512"]),
+        ("features.logmel.sample_rate", 1000, ["features.logmel.sample_rate", "4000"]),
+        ("datasets.demo.shards", 0, ["datasets.demo.shards", "0", "1"]),
+        ("datasets.demo.split.test_fraction", 1.5, ["datasets.demo.split.test_fraction", "1"]),
+        ("features.logmel.window.length_s", 0, ["features.logmel.window.length_s", "0"]),
+        ("extraction.threads", 0, ["extraction.threads", "0"]),
+        ("features.logmel.n_fft", "512", ["features.logmel.n_fft", "'512'", "integer"]),
+    ],
+)
+def test_bad_keys_and_values_are_named(key: str, value, expected: list[str]) -> None:
+    message = _error(_set(copy.deepcopy(CONFIG), key, value))
+    for text in expected:
+        assert text in message, (text, message)
+
+
+def test_dataset_naming_an_undefined_feature_set() -> None:
+    config = _set(copy.deepcopy(CONFIG), "datasets.demo.features", ["logmel", "chroma"])
+    message = _error(config)
+    assert "datasets.demo.features" in message and "'chroma'" in message
+    assert "logmel" in message and "mfcc" in message
+
+
+def test_n_mfcc_larger_than_n_mels() -> None:
+    config = _set(copy.deepcopy(CONFIG), "features.mfcc.n_mfcc", 97)
+    message = _error(config)
+    assert "features.mfcc.n_mfcc" in message and "97" in message and "96" in message
+
+
+def test_hop_longer_than_window_is_a_config_error() -> None:
+    config = _set(copy.deepcopy(CONFIG), "features.logmel.window.hop_s", 40.0)
+    assert "hop_s" in _error(config)
+
+
+def test_window_errors_name_the_feature_set() -> None:
+    config = _set(copy.deepcopy(CONFIG), "features.logmel.window.hop_s", 40.0)
+    assert "features.logmel.window.hop_s" in _error(config)
+
+
+@pytest.mark.parametrize("fmt", ["table", "magnatagatune", "mtg_jamendo", "gtzan", "scores"])
+def test_missing_root(fmt: str) -> None:
+    message = _error(_minimal(mine={"format": fmt, "table": "t.csv"}))
+    assert "datasets.mine.root" in message and repr(fmt) in message
+
+
+def test_demo_needs_no_root() -> None:
+    validate_config(_minimal(d={"format": "demo"}), schema=SCHEMA)
+
+
+def test_missing_format_and_required_sections() -> None:
+    assert "format" in _error(_minimal(mine={"root": "/data"}))
+    assert "features" in _error({"datasets": {"d": {"format": "demo"}}})
+    assert "datasets" in _error({"datasets": {}, "features": {"lm": {"kind": "logmel"}}})
+
+
+def test_bad_names_are_rejected() -> None:
+    config = _minimal()
+    config["features"] = {"log mel": {"kind": "logmel"}}
+    assert "log mel" in _error(config)
+
+
+def test_table_dataset_without_table_file_is_a_config_error() -> None:
+    message = _error(_minimal(mine={"format": "table", "root": "/data"}))
+    assert "datasets.mine.table" in message
+
+
+def test_load_yaml_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_yaml(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_yaml(bad)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_yaml(listing)
+
+
+# ---------------------------------------------------------------------------- manifest sources
+
+
+def _validated(entry: dict, *, resources: str = "res") -> dict:
+    config = {
+        "resources": resources,
+        "datasets": {"ds": entry},
+        "features": {"lm": {"kind": "logmel"}},
+    }
+    return validate_config(config, schema=SCHEMA)
+
+
+def test_source_demo_and_scores() -> None:
+    demo = manifest_source(_validated({"format": "demo", "n_clips": 10}), dataset="ds")
+    assert (demo.format, demo.root, demo.files) == ("table", "res/ds", ["res/ds/tracks.csv"])
+    assert demo.options["table"] == "tracks.csv" and demo.options["n_clips"] == 10
+    assert (demo.options["sep"], demo.options["tag_sep"]) == (",", ";")
+    scores = manifest_source(
+        _validated({"format": "scores", "root": "/scores", "table": "tags.csv"}), dataset="ds"
+    )
+    assert scores.format == "table" and scores.root == "res/ds/rendered"
+    assert scores.files == ["res/ds/rendered/tracks.csv"]
+
+
+def test_source_table(tmp_path: Path) -> None:
+    entry = {"format": "table", "root": str(tmp_path), "table": "meta/tracks.tsv", "sep": "\t"}
+    source = manifest_source(_validated(entry), dataset="ds")
+    assert source.format == "table" and source.root == str(tmp_path)
+    assert source.files == [str(tmp_path / "meta" / "tracks.tsv")]
+    assert source.options["sep"] == "\t"
+    entry["table"] = "/elsewhere/tracks.csv"
+    assert manifest_source(_validated(entry), dataset="ds").files == ["/elsewhere/tracks.csv"]
+
+
+def test_source_magnatagatune(tmp_path: Path) -> None:
+    entry = {"format": "magnatagatune", "root": str(tmp_path)}
+    source = manifest_source(_validated(entry), dataset="ds")
+    assert source.format == "magnatagatune"
+    assert source.files == [str(tmp_path / "annotations_final.csv")]
+    entry["annotations"] = "meta/ann.csv"
+    assert manifest_source(_validated(entry), dataset="ds").files == [
+        str(tmp_path / "meta" / "ann.csv")
+    ]
+
+
+def test_source_mtg_jamendo(tmp_path: Path) -> None:
+    splits = tmp_path / "splits" / "split-0"
+    splits.mkdir(parents=True)
+    for name in ("test", "train", "validation"):
+        (splits / f"autotagging_top50tags-{name}.tsv").write_text("x")
+    (splits / "autotagging_genre-train.tsv").write_text("x")  # another tsv's split: not read
+    entry = {"format": "mtg_jamendo", "root": str(tmp_path)}
+    source = manifest_source(_validated(entry), dataset="ds")
+    assert source.format == "mtg_jamendo"
+    assert source.files == [
+        str(tmp_path / "autotagging_top50tags.tsv"),
+        *(str(splits / f"autotagging_top50tags-{n}.tsv") for n in ("test", "train", "validation")),
+    ]
+    entry["splits_dir"] = None
+    assert manifest_source(_validated(entry), dataset="ds").files == [
+        str(tmp_path / "autotagging_top50tags.tsv")
+    ]
+
+
+def test_source_gtzan(tmp_path: Path) -> None:
+    entry = {"format": "gtzan", "root": str(tmp_path)}
+    assert manifest_source(_validated(entry), dataset="ds").files == [str(tmp_path / "genres")]
+    for genre in ("rock", "blues", "jazz"):
+        (tmp_path / "genres" / genre).mkdir(parents=True)
+    (tmp_path / "genres" / "README.txt").write_text("x")
+    source = manifest_source(_validated(entry), dataset="ds")
+    assert source.format == "gtzan"
+    assert source.files == [str(tmp_path / "genres" / g) for g in ("blues", "jazz", "rock")]
+
+
+def test_from_model_must_name_another_model() -> None:
+    config = copy.deepcopy(CONFIG)
+    config["models"] = {
+        "emb": {
+            "architecture": "embedding_svm",
+            "features": "logmel",
+            "hparams": {"from_model": "x"},
+        }
+    }
+    message = _error(config)
+    assert "models.emb.hparams.from_model" in message and "'x'" in message
+
+
+# ------------------------------------------------- collections, retrieval and few-shot sections
+
+
+def _with_model(**sections) -> dict:
+    config = _minimal()
+    config["models"] = {"fcn": {"architecture": "fcn", "features": "lm"}}
+    config.update(sections)
+    return config
+
+
+def test_use_sections_default_to_nothing() -> None:
+    filled = validate_config(_with_model(), schema=SCHEMA)
+    assert filled["collections"] == {}
+    assert filled["retrieval"]["models"] == [] and filled["retrieval"]["k"] == 20
+    assert filled["retrieval"]["metric_learning"]["enabled"] is True
+    assert filled["fewshot"]["shots"] == [1, 5, 10, 20]
+
+
+def test_collection_checks() -> None:
+    from pipeline.config import collection_model
+
+    both = {"c": {"root": "/m", "dataset": "mine", "model": "fcn"}}
+    assert "give exactly one of root" in _error(_with_model(collections=both))
+    neither = {"c": {"model": "fcn"}}
+    assert "give exactly one of root" in _error(_with_model(collections=neither))
+    unknown = {"c": {"root": "/m", "model": "nope"}}
+    assert "collections.c.model: 'nope' is not a model" in _error(_with_model(collections=unknown))
+    no_dataset = {"c": {"dataset": "other", "model": "fcn"}}
+    assert "collections.c.dataset: 'other'" in _error(_with_model(collections=no_dataset))
+    wrong = {"c": {"root": "/m", "model": "fcn", "trained_on": "other"}}
+    assert "is not trained on 'other'" in _error(_with_model(collections=wrong))
+    good = validate_config(
+        _with_model(collections={"c": {"root": "/m", "model": "fcn"}}), schema=SCHEMA
+    )
+    assert collection_model(good, collection="c") == ("mine", "fcn")
+    entry = good["collections"]["c"]
+    assert entry["shards"] == 1 and "*.mp3" in entry["patterns"]
+
+
+def test_retrieval_and_fewshot_checks() -> None:
+    message = _error(_with_model(retrieval={"models": ["fcn", "x"]}))
+    assert "retrieval.models: 'x' is not a model" in message
+    triplet = {"models": ["fcn"], "index_space": "triplet", "metric_learning": {"enabled": False}}
+    assert "needs retrieval.metric_learning.enabled" in _error(_with_model(retrieval=triplet))
+    assert "retrieval.relevance_threshold" in _error(
+        _with_model(retrieval={"relevance_threshold": 0})
+    )
+    assert "fewshot.models: 'y'" in _error(_with_model(fewshot={"models": ["y"]}))
+    other = {"models": ["fcn"], "dataset": "other"}
+    assert "fewshot.dataset: 'other'" in _error(_with_model(fewshot=other))
+    assert "fewshot.shots" in _error(_with_model(fewshot={"shots": [0]}))
+    assert "fewshot.finetune.steps" in _error(_with_model(fewshot={"finetune": {"steps": 0}}))
