@@ -1,7 +1,8 @@
 # Two entry points for a fresh machine (see README.md):
 #   make demo   sets up .venv and runs the whole workflow on the built-in demo data
 #   make test   sets up .venv and runs the test suite
-# Other targets: setup (environment only), lint (ruff, snakefmt, snakemake --lint), bench.
+# Other targets: setup (environment only), lint (ruff, snakefmt, snakemake --lint, mypy,
+# import layers), bench.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -30,10 +31,12 @@ test: setup
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check src tests workflow/scripts benchmarks
-	$(BIN)/ruff format --check src tests workflow/scripts benchmarks
+	$(BIN)/ruff check src tests workflow/scripts benchmarks tools
+	$(BIN)/ruff format --check src tests workflow/scripts benchmarks tools
 	$(BIN)/snakefmt --check Snakefile workflow/rules
 	$(BIN)/snakemake --lint
+	$(BIN)/mypy
+	$(BIN)/python tools/check_layers.py
 
 bench: setup
 	$(BIN)/python benchmarks/feature_throughput.py

@@ -4,7 +4,7 @@
 Prints (and with ``--json PATH`` writes) three tables:
 
 * **loader**: windows per second (wall clock, and CPU milliseconds per window, which a
-  shared machine's load inflates less) that :class:`pipeline.training.datasets.WindowDataset`
+  shared machine's load inflates less) that :class:`pipeline.training.loaders.WindowDataset`
   delivers
   through a ``DataLoader`` (batch 16, shuffled): 96 x 1,819 float16 windows read from the
   shard stores, normalised to float32 and batched, with ``num_workers`` 0 and 2 (persistent
@@ -51,7 +51,7 @@ from pipeline.io.files import read_json
 from pipeline.io.store import StoreWriter
 from pipeline.models import build_model
 from pipeline.models.layers import count_parameters
-from pipeline.training.datasets import WindowDataset, seed_worker
+from pipeline.training.loaders import WindowDataset, seed_worker
 
 DEMO = Path("results/demo/features/logmel")
 N_BINS, N_FRAMES = 96, 1819

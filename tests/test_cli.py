@@ -2,7 +2,8 @@
 
 Exit codes and stderr are checked on real subprocesses (``python -m pipeline`` and the
 installed ``pipeline`` script); the rest runs :func:`pipeline.cli.main` in-process, which is
-faster. Checkpoints and audio come from ``tests/test_tagging.py``'s fixtures.
+faster. Checkpoints and audio are the ``checkpoints`` and ``audio`` fixtures of
+``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import EXIT_FAILED_FILES, EXIT_OK, EXIT_USAGE, main
-from tests.inference.test_tagging import PNG_SIGNATURE, audio, checkpoints  # noqa: F401  (fixtures)
+from tests.helpers.images import PNG_SIGNATURE
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
 
@@ -41,8 +42,8 @@ def bad_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_tag_command_end_to_end(
-    checkpoints: dict,  # noqa: F811
-    audio: dict[str, Path],  # noqa: F811
+    checkpoints: dict,
+    audio: dict[str, Path],
     bad_files: dict[str, Path],
     tmp_path: Path,
 ) -> None:
@@ -108,7 +109,7 @@ def test_tag_command_end_to_end(
 
 
 def test_bad_checkpoint_is_a_one_line_usage_error(
-    audio: dict[str, Path],  # noqa: F811
+    audio: dict[str, Path],
     tmp_path: Path,
 ) -> None:
     """The installed ``pipeline`` script: a missing checkpoint exits 2 with one line."""
@@ -124,7 +125,7 @@ def test_bad_checkpoint_is_a_one_line_usage_error(
 
 
 def test_checkpoint_that_is_not_one(
-    audio: dict[str, Path],  # noqa: F811
+    audio: dict[str, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -139,8 +140,8 @@ def test_checkpoint_that_is_not_one(
 
 
 def test_human_output_lists_top_tags_in_order(
-    checkpoints: dict,  # noqa: F811
-    audio: dict[str, Path],  # noqa: F811
+    checkpoints: dict,
+    audio: dict[str, Path],
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     files = [str(audio["ogg"]), str(audio["mp3"])]
@@ -161,8 +162,8 @@ def test_human_output_lists_top_tags_in_order(
 
 
 def test_every_model_kind_tags_from_the_command_line(
-    checkpoints: dict,  # noqa: F811
-    audio: dict[str, Path],  # noqa: F811
+    checkpoints: dict,
+    audio: dict[str, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -177,8 +178,8 @@ def test_every_model_kind_tags_from_the_command_line(
 
 
 def test_usage_errors(
-    checkpoints: dict,  # noqa: F811
-    audio: dict[str, Path],  # noqa: F811
+    checkpoints: dict,
+    audio: dict[str, Path],
     bad_files: dict[str, Path],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

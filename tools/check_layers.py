@@ -46,7 +46,7 @@ def component(module: str) -> str:
     return parts[1] if len(parts) > 1 else "__init__"
 
 
-def imports(path: Path, module: str) -> list[tuple[str, int]]:
+def imports(path: Path, module: str, *, root: Path = PACKAGE) -> list[tuple[str, int]]:
     """Every ``pipeline`` module the file imports (at any depth), with its line."""
     is_package = path.name == "__init__.py"
     found: list[tuple[str, int]] = []
@@ -66,14 +66,14 @@ def imports(path: Path, module: str) -> list[tuple[str, int]]:
             # ``from pipeline.x import y`` where y is a sub-module: count the sub-module too.
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
-                if _module_path(sub) is not None:
+                if _module_path(sub, root=root) is not None:
                     found.append((sub, node.lineno))
     return found
 
 
-def _module_path(module: str) -> Path | None:
+def _module_path(module: str, *, root: Path = PACKAGE) -> Path | None:
     rel = Path(*module.split(".")[1:])
-    for candidate in (PACKAGE / rel.with_suffix(".py"), PACKAGE / rel / "__init__.py"):
+    for candidate in (root / rel.with_suffix(".py"), root / rel / "__init__.py"):
         if module != "pipeline" and candidate.exists():
             return candidate
     return None
@@ -90,7 +90,7 @@ def check(root: Path = PACKAGE) -> list[str]:
             problems.append(f"{module}: component {own!r} is on no layer of tools/check_layers.py")
             continue
         graph.setdefault(module, set())
-        for target, line in imports(path, module):
+        for target, line in imports(path, module, root=root):
             other = component(target)
             graph[module].add(target)
             if other == own:

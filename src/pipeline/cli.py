@@ -476,7 +476,7 @@ def run_similar(args: argparse.Namespace) -> int:
         try:
             with _c_stderr_captured() as library_output:
                 result = file_tagger.tag(path)
-                query = index.to_space(result.embedding[None, :])
+                query = index.to_space(result.track_embedding()[None, :])
                 found = index.search(query, k=args.k)[0]
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
             _replay(library_output, stream=sys.stderr)

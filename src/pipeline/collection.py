@@ -200,7 +200,7 @@ def tag_files(
         )
         probs.append(result.song_probs)
         if file_tagger.embed:
-            embeddings.append(result.embedding)
+            embeddings.append(result.track_embedding())
     dim = None
     if file_tagger.embed:
         dim = len(embeddings[0]) if embeddings else _embedding_dim(file_tagger)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
-
-import numpy as np
 
 __all__ = ["PipelineError", "ConfigError", "AudioError", "check_int"]
 
@@ -25,5 +24,5 @@ def check_int(
     key: str, value: Any, *, minimum: int, error: type[PipelineError] = ConfigError
 ) -> None:
     """Raise ``error`` naming ``key`` unless ``value`` is an integer (not a bool) >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise error(f"{key}: {value!r} must be an integer >= {minimum}")

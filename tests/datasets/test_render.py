@@ -6,13 +6,11 @@ import numpy as np
 import pytest
 from music21 import meter, note, stream, tempo, tie
 
-from pipeline.datasets.rendering.render import (
+from pipeline.datasets.rendering.render import SoundFontRenderer, get_renderer, render_score
+from pipeline.datasets.rendering.score_events import (
     NoteEvents,
-    SoundFontRenderer,
-    get_renderer,
     load_score,
     note_events,
-    render_score,
     score_notes,
     score_to_events,
 )

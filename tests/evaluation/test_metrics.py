@@ -12,8 +12,10 @@ from pipeline.errors import PipelineError
 from pipeline.evaluation.metrics import (
     PER_TAG_COLUMNS,
     label_matrix,
+    macro_auc,
     per_tag_metrics,
     summary_metrics,
+    tag_aucs,
 )
 
 
@@ -143,3 +145,45 @@ def test_label_matrix() -> None:
     np.testing.assert_array_equal(labels, [[0, 1, 0], [0, 0, 0], [1, 0, 1]])
     with pytest.raises(PipelineError, match="'z' is not in the vocabulary"):
         label_matrix(track_tags=[["z"]], vocabulary=["a"])
+
+
+# --- macro_auc: the trainers' validation score ------------------------------------------------
+
+
+def test_fast_macro_auc_equals_sklearn() -> None:
+    rng = np.random.default_rng(0)
+    for trial in range(40):
+        n, k = int(rng.integers(2, 40)), int(rng.integers(1, 5))
+        y = (rng.random((n, k)) < rng.random()).astype(float)
+        scores = rng.random((n, k))
+        if trial % 2:
+            scores = np.round(scores * 3) / 3  # many ties
+        expected = macro_auc(y, scores)
+        got = macro_auc(y, scores, method="fast")
+        assert got[2] == expected[2]
+        np.testing.assert_allclose(got[:2], expected[:2], atol=1e-12)
+
+
+def test_macro_auc_known_values_and_skipped_tags() -> None:
+    y = np.array([[1, 0, 1], [0, 0, 1], [1, 0, 1], [0, 0, 1]], dtype=float)
+    scores = np.array([[0.9, 0.1, 0.5], [0.2, 0.2, 0.5], [0.4, 0.3, 0.5], [0.6, 0.4, 0.5]])
+    for method in ("sklearn", "fast"):
+        roc, pr, n_scored = macro_auc(y, scores, method=method)
+        assert n_scored == 1  # tags 2 and 3 have one class only
+        assert roc == pytest.approx(0.75) and pr == pytest.approx((1 + 2 / 3) / 2)
+        assert tag_aucs(y[:, 0], scores[:, 0], method=method) == pytest.approx((roc, pr))
+    roc, pr, n_scored = macro_auc(y[:, 1:], scores[:, 1:])
+    assert math.isnan(roc) and math.isnan(pr) and n_scored == 0
+    with pytest.raises(PipelineError, match="'slow'"):
+        tag_aucs(y[:, 0], scores[:, 0], method="slow")
+
+
+def test_macro_auc_matches_summary_metrics() -> None:
+    rng = np.random.default_rng(3)
+    y = (rng.random((30, 4)) < 0.4).astype(int)
+    scores = rng.random((30, 4))
+    summary = summary_metrics(y_true=y, y_score=scores, tags=list("abcd"))
+    roc, pr, n_scored = macro_auc(y, scores)
+    assert n_scored == summary["n_tags_evaluated"] == 4
+    assert roc == pytest.approx(summary["macro_roc_auc"], abs=1e-15)
+    assert pr == pytest.approx(summary["macro_pr_auc"], abs=1e-15)

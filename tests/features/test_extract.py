@@ -8,18 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.features.extract import FAILURE_COLUMNS, extract_shard, extract_track
+from pipeline.features.extract import extract_shard, extract_track
 from pipeline.features.extractors import make_extractor
+from pipeline.features.index import FAILURE_COLUMNS
 from pipeline.features.settings import FeatureSettings
 from pipeline.io.audio import WindowSettings, read_windows
 from pipeline.io.store import FeatureStore
 from tests.helpers.audio import write_audio
-
-
-@pytest.fixture(autouse=True)
-def _local_dask(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
-
 
 WINDOW = WindowSettings(length_s=1.0, hop_s=1.0, min_tail_s=0.3)
 SETTINGS = FeatureSettings(name="logmel", window=WINDOW, n_mels=24, n_frames=63)

@@ -1,8 +1,8 @@
-"""Dataset-wide views over shard stores: the track index and per-band statistics."""
+"""Per-band statistics of the train split: a Dask reduction over the shard stores that
+counts only frames holding audio, checked against a direct computation."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,72 +10,19 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.features.extract import extract_shard
-from pipeline.features.index import INDEX_COLUMNS, build_index, write_feature_index
-from pipeline.features.settings import FeatureSettings
+from pipeline.features.index import build_index
 from pipeline.features.stats import band_statistics
-from pipeline.io.audio import WindowSettings
 from pipeline.io.store import FeatureStore
-from tests.helpers.audio import write_audio
-
-SR = 16000
-WINDOW = WindowSettings(length_s=1.0, hop_s=1.0, min_tail_s=0.2)
-N_FFT, HOP = 512, 256
-NATURAL = 1 + WINDOW.length // HOP  # 63 centred frames
-
-# track_id: (store, duration_s, split, tags); 16 kHz WAVs, so durations are sample-exact
-TRACKS = {
-    "s0/a": (0, 2.5, "train", ["rock"]),  # windows at 0, 1, 2 (0.5 s of audio in the last)
-    "s0/b": (0, 0.3, "train", ["calm"]),  # one window, 0.3 s of audio
-    "s0/c": (0, 2.0, "test", ["rock", "calm"]),  # test: must not count
-    "s1/d": (1, 1.75, "train", []),  # windows at 0 and 1 (0.75 s)
-    "s1/e": (1, 3.0, "valid", ["loud"]),
-    "s1/f": (1, 1.0, "train", ["loud", "rock"]),  # exactly one window
-}
-
-
-@pytest.fixture(autouse=True)
-def _local_dask(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
-
-
-def _settings(n_frames: int = NATURAL) -> FeatureSettings:
-    return FeatureSettings(
-        name="lm", window=WINDOW, n_fft=N_FFT, hop_length=HOP, n_mels=12, n_frames=n_frames
-    )
-
-
-def _build(folder: Path, settings: FeatureSettings) -> tuple[list[Path], pd.DataFrame]:
-    audio = folder / "audio"
-    rows = {0: [], 1: []}
-    for k, (track_id, (store, duration, _, _)) in enumerate(TRACKS.items()):
-        path = write_audio(
-            audio / f"{track_id}.wav", duration_s=duration, freq_hz=300.0 + 200 * k, seed=k
-        )
-        rows[store].append((track_id, str(path)))
-    stores = []
-    for store, tracks in rows.items():
-        stores.append(folder / f"{store:04d}.zarr")
-        extract_shard(
-            tracks=pd.DataFrame(tracks, columns=["track_id", "path"]),
-            settings=settings,
-            store_path=stores[-1],
-            failed_path=folder / f"{store:04d}.failed.parquet",
-        )
-    manifest = pd.DataFrame(
-        {
-            "track_id": list(TRACKS),
-            "split": [v[2] for v in TRACKS.values()],
-            "tags": [v[3] for v in TRACKS.values()],
-            "path": [str(audio / f"{t}.wav") for t in TRACKS],
-        }
-    ).iloc[::-1]  # manifest order must not matter
-    return stores, manifest
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], pd.DataFrame]:
-    return _build(tmp_path_factory.mktemp("stores"), _settings())
+from tests.helpers.feature_stores import (
+    HOP,
+    N_FFT,
+    NATURAL,
+    SR,
+    TRACKS,
+    WINDOW,
+    build_stores,
+    store_settings,
+)
 
 
 def _direct_statistics(stores: list[Path], manifest: pd.DataFrame, *, split: str) -> dict:
@@ -105,44 +52,6 @@ def _direct_statistics(stores: list[Path], manifest: pd.DataFrame, *, split: str
                 frames.append(store.windows[row][:, valid].astype(np.float64))
     data = np.concatenate(frames, axis=1)  # (bins, frames)
     return {"mean": data.mean(axis=1), "std": data.std(axis=1), "n_frames": data.shape[1]}
-
-
-# ---------------------------------------------------------------------------- index
-
-
-def test_build_index(built: tuple[list[Path], pd.DataFrame]) -> None:
-    stores, manifest = built
-    index = build_index(stores=stores, manifest=manifest)
-    assert list(index.columns) == INDEX_COLUMNS
-    assert list(index["track_id"]) == sorted(TRACKS)
-    assert list(index["store"]) == [str(stores[TRACKS[t][0]]) for t in sorted(TRACKS)]
-    assert list(index["split"]) == [TRACKS[t][2] for t in sorted(TRACKS)]
-    assert [list(t) for t in index["tags"]] == [TRACKS[t][3] for t in sorted(TRACKS)]
-    assert list(index["n_windows"]) == [3, 1, 2, 2, 3, 1]
-    np.testing.assert_allclose(index["duration_s"], [TRACKS[t][1] for t in sorted(TRACKS)])
-    for row in index.itertuples():
-        store = FeatureStore(Path(row.store))
-        assert store.index()["track_id"][row.track] == row.track_id
-        np.testing.assert_array_equal(
-            store.windows[row.start : row.stop], store.track_windows(track=row.track)
-        )
-        assert row.stop - row.start == row.n_windows
-
-
-def test_store_track_missing_from_manifest_raises(built) -> None:
-    stores, manifest = built
-    with pytest.raises(PipelineError, match="'s1/e'"):
-        build_index(stores=stores, manifest=manifest[manifest["track_id"] != "s1/e"])
-
-
-def test_manifest_tracks_without_features_are_not_indexed(built) -> None:
-    stores, manifest = built
-    extra = pd.DataFrame({"track_id": ["failed/x"], "split": ["train"], "tags": [["rock"]]})
-    index = build_index(stores=stores[:1], manifest=pd.concat([manifest, extra]))
-    assert list(index["track_id"]) == ["s0/a", "s0/b", "s0/c"]
-
-
-# ---------------------------------------------------------------------------- band statistics
 
 
 @pytest.mark.parametrize("split", ["train", "test", "valid"])
@@ -194,61 +103,9 @@ def test_band_statistics_of_an_empty_split(built) -> None:
 
 
 def test_band_statistics_exclude_n_frames_padding(tmp_path: Path) -> None:
-    stores, manifest = _build(tmp_path, _settings(n_frames=NATURAL + 40))
+    stores, manifest = build_stores(tmp_path, store_settings(n_frames=NATURAL + 40))
     index = build_index(stores=stores, manifest=manifest)
     stats = band_statistics(index=index)
     want = _direct_statistics(stores, manifest, split="train")
     assert stats["n_frames"] == want["n_frames"]
     np.testing.assert_allclose(stats["mean"], want["mean"], atol=1e-6)
-
-
-# ---------------------------------------------------------------------------- feature index
-
-
-def test_write_feature_index(built, tmp_path: Path) -> None:
-    stores, manifest = built
-    manifest_path = tmp_path / "manifest.parquet"
-    with_failed = pd.concat(
-        [manifest, pd.DataFrame({"track_id": ["bad"], "split": ["train"], "tags": [[]]})]
-    )
-    with_failed.to_parquet(manifest_path, index=False)
-    failed = tmp_path / "0000.failed.parquet"
-    pd.DataFrame(
-        [
-            {
-                "track_id": "bad",
-                "path": "/x/bad.mp3",
-                "stage": "decode",
-                "level": "error",
-                "error": "'/x/bad.mp3': empty file (0 bytes)",
-            },
-            {
-                "track_id": "s0/a",
-                "path": "/x/a.wav",
-                "stage": "decode",
-                "level": "warning",
-                "error": "silent",
-            },
-        ]
-    ).to_parquet(failed, index=False)
-    summary = write_feature_index(
-        manifest_path=manifest_path,
-        stores=stores,
-        failed=[failed],
-        index_path=tmp_path / "index.parquet",
-        failed_path=tmp_path / "failed.csv",
-        summary_path=tmp_path / "summary.json",
-    )
-    assert summary == {
-        "n_tracks": 7,
-        "n_stored": 6,
-        "n_failed": 1,
-        "n_warnings": 1,
-        "n_windows": 12,
-        "failed_by_stage": {"decode": 1},
-        "stored_by_split": {"train": 4, "test": 1, "valid": 1},
-    }
-    assert json.loads((tmp_path / "summary.json").read_text()) == summary
-    assert list(pd.read_parquet(tmp_path / "index.parquet")["track_id"]) == sorted(TRACKS)
-    failures = pd.read_csv(tmp_path / "failed.csv", dtype=str)
-    assert list(failures["shard"]) == ["0000", "0000"]

@@ -7,7 +7,6 @@ randomly initialised FCN checkpoint.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,21 +19,15 @@ from pipeline.evaluation.metrics import summary_metrics
 from pipeline.features.index import build_index
 from pipeline.features.settings import FeatureSettings
 from pipeline.features.windows import audio_frames, store_windows
-from pipeline.fewshot.episodes import (
-    FEWSHOT_COLUMNS,
-    SUMMARY_COLUMNS,
-    run_fewshot,
-    sample_support,
-    summarise_fewshot,
-)
+from pipeline.fewshot.episodes import FEWSHOT_COLUMNS, run_fewshot, sample_support
 from pipeline.fewshot.finetune import FinetuneConfig, finetune_method, finetune_scores
 from pipeline.fewshot.prototypes import prototype_method, prototype_scores
+from pipeline.fewshot.table import SUMMARY_COLUMNS, summarise_fewshot
 from pipeline.inference.network import NetworkTagger
 from pipeline.io.audio import WindowSettings
 from pipeline.io.checkpoint import network_checkpoint
 from pipeline.io.store import StoreWriter
 from pipeline.models import build_model
-from tests.inference.test_tagging import checkpoints  # noqa: F401  (fixture)
 
 N_BINS, N_FRAMES, CROP = 16, 64, 32
 # 63 hops of 256 samples: 64 centred frames per window, 1.008 s
@@ -45,15 +38,6 @@ FEATURES = FeatureSettings(
 NEW_TAGS = ["dark", "bright"]
 BANDS = {"dark": slice(1, 5), "bright": slice(10, 14)}
 FLOOR = -100.0
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models: one torch thread is faster, and fairer on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _macro_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -459,13 +443,14 @@ def test_summarise_fewshot_known_values() -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# The workflow's evaluation on a trained checkpoint (fixtures of tests/test_tagging.py)
+# The workflow's evaluation on a trained checkpoint (fixture `checkpoints` of tests/conftest.py)
 # --------------------------------------------------------------------------------------------
 
 
-def test_evaluate_fewshot_and_table(checkpoints: dict, tmp_path: Path) -> None:  # noqa: F811
+def test_evaluate_fewshot_and_table(checkpoints: dict, tmp_path: Path) -> None:
     """Both methods on the synthetic stores' own tags; the table summarises the episodes."""
-    from pipeline.fewshot.episodes import evaluate_fewshot, write_fewshot_table
+    from pipeline.fewshot.episodes import evaluate_fewshot
+    from pipeline.fewshot.table import write_fewshot_table
 
     settings = {
         "shots": [1, 3],

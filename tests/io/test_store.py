@@ -155,3 +155,14 @@ def test_missing_store_raises_pipeline_error_naming_the_path(tmp_path: Path) -> 
     path = tmp_path / "nothing.zarr"
     with pytest.raises(PipelineError, match="nothing.zarr"):
         FeatureStore(path).index()
+
+
+def test_float16_storage_error_is_below_0_06_db(tmp_path: Path) -> None:
+    values = np.random.default_rng(4).uniform(-100.0, 40.0, size=(6, 96, 40)).astype(np.float32)
+    values[0, 0, :2] = [-100.0, 40.0]
+    writer = StoreWriter(path=tmp_path / "f16.zarr", window_shape=(96, 40), attrs={})
+    writer.add(track_id="t", windows=values, starts_s=np.zeros(6), duration_s=1.0)
+    writer.close()
+    stored = FeatureStore(tmp_path / "f16.zarr").windows[:]
+    assert stored.dtype == np.float16
+    assert np.abs(stored.astype(np.float32) - values).max() <= 0.06

@@ -4,7 +4,6 @@ hand-computed cases, a brute-force reference and synthetic tracks with known str
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,15 +27,6 @@ from pipeline.retrieval.metrics import (
     retrieval_metrics,
     tag_relevance,
 )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models: one torch thread is faster, and fairer on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _angles(*degrees: float) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Track embeddings from the stores, batch tagging of a collection, the similarity index and
-the ``pipeline similar`` command, on the synthetic checkpoints of ``tests/test_tagging.py``
-and real encoded audio."""
+the ``pipeline similar`` command, on the synthetic checkpoints of the ``checkpoints`` fixture
+(``tests/conftest.py``) and real encoded audio."""
 
 from __future__ import annotations
 
@@ -20,14 +20,15 @@ from pipeline.errors import ConfigError, PipelineError
 from pipeline.evaluation.predict import embed_tracks, embedding_matrix
 from pipeline.inference.file_tagger import FileTagger
 from pipeline.inference.loading import load_tagger
+from pipeline.retrieval.evaluate import evaluate_retrieval
 from pipeline.retrieval.metric_learning import save_projection
-from pipeline.retrieval.similarity import build_index, evaluate_retrieval, load_index
+from pipeline.retrieval.similarity import build_index, load_index
 from tests.helpers.audio import write_audio
-from tests.inference.test_tagging import KINDS, audio, checkpoints  # noqa: F401  (fixtures)
+from tests.helpers.checkpoints import KINDS
 
 
 @pytest.fixture(scope="module")
-def manifest(checkpoints: dict) -> pd.DataFrame:  # noqa: F811
+def manifest(checkpoints: dict) -> pd.DataFrame:
     index = checkpoints["index"]
     return pd.DataFrame(
         {"track_id": index["track_id"], "path": [f"/music/{t}.wav" for t in index["track_id"]]}
@@ -35,7 +36,7 @@ def manifest(checkpoints: dict) -> pd.DataFrame:  # noqa: F811
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_embed_tracks_equals_the_taggers_track_embedding(checkpoints: dict, kind: str) -> None:  # noqa: F811
+def test_embed_tracks_equals_the_taggers_track_embedding(checkpoints: dict, kind: str) -> None:
     """Every split, one row per stored track; batched window means = embed_track per track."""
     index = checkpoints["index"]
     table = embed_tracks(checkpoint=checkpoints[kind], index=index)
@@ -73,7 +74,7 @@ def test_embedding_matrix_errors() -> None:
         embedding_matrix(ragged)
 
 
-def test_retrieval_rows_rank_the_synthetic_tags(checkpoints: dict) -> None:  # noqa: F811
+def test_retrieval_rows_rank_the_synthetic_tags(checkpoints: dict) -> None:
     """The synthetic tags are audible (band energy): the trained model's space beats chance."""
     table = embed_tracks(checkpoint=checkpoints["fcn"], index=checkpoints["index"])
     rows = evaluate_retrieval(
@@ -86,7 +87,7 @@ def test_retrieval_rows_rank_the_synthetic_tags(checkpoints: dict) -> None:  # n
 
 
 def test_similarity_index_finds_the_track_itself(
-    checkpoints: dict,  # noqa: F811
+    checkpoints: dict,
     manifest: pd.DataFrame,
     tmp_path: Path,
 ) -> None:
@@ -111,7 +112,7 @@ def test_similarity_index_finds_the_track_itself(
 
 
 def test_unknown_tracks_and_bad_index_files(
-    checkpoints: dict,  # noqa: F811
+    checkpoints: dict,
     manifest: pd.DataFrame,
     tmp_path: Path,
 ) -> None:
@@ -137,7 +138,7 @@ def test_unknown_tracks_and_bad_index_files(
 
 
 def test_index_in_a_projection_space(
-    checkpoints: dict,  # noqa: F811
+    checkpoints: dict,
     manifest: pd.DataFrame,
     tmp_path: Path,
 ) -> None:
@@ -201,7 +202,7 @@ def test_list_folder(folder: Path, tmp_path: Path) -> None:
 
 
 def test_tag_a_collection_in_shards(
-    checkpoints: dict,  # noqa: F811
+    checkpoints: dict,
     folder: Path,
     tmp_path: Path,
 ) -> None:
@@ -248,7 +249,7 @@ def test_tag_a_collection_in_shards(
         shard_tracks(tracks, shard=2, n_shards=2)
 
 
-def test_a_shard_of_only_bad_files(checkpoints: dict, tmp_path: Path) -> None:  # noqa: F811
+def test_a_shard_of_only_bad_files(checkpoints: dict, tmp_path: Path) -> None:
     """No file tagged: an empty table with every column, and every failure recorded."""
     bad = tmp_path / "bad.wav"
     bad.touch()
@@ -265,7 +266,7 @@ def test_a_shard_of_only_bad_files(checkpoints: dict, tmp_path: Path) -> None:  
 
 
 def test_similar_command(
-    checkpoints: dict,  # noqa: F811
+    checkpoints: dict,
     folder: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture,
@@ -327,10 +328,10 @@ def test_similar_is_a_subprocess_without_traceback(tmp_path: Path) -> None:
     assert out.returncode == EXIT_USAGE and "must be >= 1" in out.stderr
 
 
-def test_retrieval_table(checkpoints: dict, tmp_path: Path) -> None:  # noqa: F811
+def test_retrieval_table(checkpoints: dict, tmp_path: Path) -> None:
     """Rows of every model's spaces, best MAP first; one chance row per dataset."""
     from pipeline.io.files import write_json
-    from pipeline.retrieval.similarity import write_retrieval_table
+    from pipeline.retrieval.table import write_retrieval_table
 
     paths = []
     for kind in ("fcn", "lstm"):

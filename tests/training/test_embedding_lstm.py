@@ -1,6 +1,6 @@
 """``embedding_lstm``: a frozen network's window embeddings as a sequence, an LSTM on top.
 
-The stores of :func:`tests.training.test_data.build_synthetic`: tag ``low`` is a tone in band 3, tag
+The stores of :func:`tests.helpers.synthetic.build_synthetic`: tag ``low`` is a tone in band 3, tag
 ``high`` a tone in band 11; 24 train / 8 valid / 8 test tracks of 1 to 3 windows. The model
 reads at most 2 windows, so a 3-window track is cut to its middle block.
 """
@@ -8,7 +8,6 @@ reads at most 2 windows, so a 3-window track is cut to its middle block.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ import torch
 
 from pipeline.cli import EXIT_OK, main
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.evaluation.metrics import macro_auc
 from pipeline.evaluation.predict import predict_split
 from pipeline.evaluation.tables import HISTORY_COLUMNS
 from pipeline.features.extract import extract_track
@@ -34,14 +34,13 @@ from pipeline.io.checkpoint import check_plain, load_checkpoint, save_checkpoint
 from pipeline.io.files import write_json
 from pipeline.models import build_model
 from pipeline.training.config import TrainConfig
-from pipeline.training.datasets import TrackSequenceDataset
+from pipeline.training.loaders import TrackSequenceDataset
 from pipeline.training.embedding import frozen_network
 from pipeline.training.run import TWO_STAGE_TRAINERS, get_trainer, run_training
 from pipeline.training.sequence import train_embedding_sequence
 from pipeline.training.two_stage import StoreReader
-from pipeline.training.window import macro_auc
 from tests.helpers.audio import write_audio
-from tests.training.test_data import build_synthetic
+from tests.helpers.synthetic import build_synthetic
 from tests.training.test_twostage import SUMMARY_KEYS
 
 # musicnn's timbral filters spanning every band keep where a tone is (see test_twostage).
@@ -49,15 +48,6 @@ MUSICNN = {"timbral_heights": [1.0], "temporal_lengths": [8]}
 LSTM = {"hidden": 16, "mlp": 16, "dropout": 0.0}
 HPARAMS = {"network": "musicnn", "network_hparams": MUSICNN, "lstm": LSTM}
 TRAIN = {"epochs": 12, "batch_size": 8, "lr": 1e-2, "patience": 12, "max_windows": 2}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models: one torch thread is faster, and fairer on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _fit(data: dict, out: Path, hparams: dict, **cfg) -> dict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -17,24 +16,9 @@ from pipeline.evaluation.tables import HISTORY_COLUMNS
 from pipeline.io.checkpoint import load_checkpoint
 from pipeline.training.config import SELECTION, TrainConfig, learning_rate
 from pipeline.training.window import train_model
-from tests.training.test_data import build_synthetic
 
 FCN = {"depth": 4, "width": 4, "dropout": 0.1}
 LSTM = {"hidden": 16, "mlp": 16, "dropout": 0.1}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny models: one torch thread is faster, and fairer on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    return build_synthetic(tmp_path_factory.mktemp("synthetic"))
 
 
 def _train(data: dict, out: Path, *, architecture: str = "fcn", hparams=None, **cfg) -> dict:

@@ -1,6 +1,6 @@
 """Two-stage taggers on synthetic stores: they learn, they save plain checkpoints, they load.
 
-The stores of :func:`tests.training.test_data.build_synthetic`: tag ``low`` is a tone in band 3, tag
+The stores of :func:`tests.helpers.synthetic.build_synthetic`: tag ``low`` is a tone in band 3, tag
 ``high`` a tone in band 11; 24 train / 8 valid / 8 test tracks of 1 to 3 windows.
 """
 
@@ -17,6 +17,7 @@ import torch
 
 import pipeline.inference.loading  # noqa: F401  (registers the tagger kinds)
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.evaluation.metrics import macro_auc
 from pipeline.evaluation.predict import predict_split
 from pipeline.evaluation.tables import HISTORY_COLUMNS
 from pipeline.features.codebook import codeword_weights
@@ -29,9 +30,8 @@ from pipeline.io.checkpoint import load_checkpoint, save_checkpoint
 from pipeline.training.config import TrainConfig
 from pipeline.training.embedding import frozen_network
 from pipeline.training.run import TWO_STAGE_TRAINERS
-from pipeline.training.two_stage import StoreReader, fast_macro_auc
-from pipeline.training.window import macro_auc
-from tests.training.test_data import build_synthetic
+from pipeline.training.two_stage import StoreReader
+from tests.helpers.synthetic import build_synthetic
 
 BOF = {"codebook_size": 16, "hidden": 16, "max_frames": 2000}
 BOF_TRAIN = {"epochs": 15, "batch_size": 8, "lr": 1e-2, "patience": 5}
@@ -232,20 +232,6 @@ def test_codeword_assignment() -> None:
     np.testing.assert_allclose(soft[4, :2], 0.5, atol=1e-4)  # halfway between two codewords
     sharp = codeword_weights(frames[:4], codebook, soft=True, bandwidth=1e-2)
     np.testing.assert_allclose(sharp, hard[:4], atol=1e-6)
-
-
-def test_fast_macro_auc_equals_sklearn() -> None:
-    rng = np.random.default_rng(0)
-    for trial in range(40):
-        n, k = int(rng.integers(2, 40)), int(rng.integers(1, 5))
-        y = (rng.random((n, k)) < rng.random()).astype(float)
-        scores = rng.random((n, k))
-        if trial % 2:
-            scores = np.round(scores * 3) / 3  # many ties
-        expected = macro_auc(y, scores)
-        got = fast_macro_auc(y, scores)
-        assert got[2] == expected[2]
-        np.testing.assert_allclose(got[:2], expected[:2], atol=1e-12)
 
 
 def test_bad_settings_are_config_errors(fitted: dict, tmp_path: Path) -> None:

@@ -1,18 +1,12 @@
 # Shared setup: config validation (with schema defaults) and named input functions.
-import hashlib
+# Each input function is one line: what a rule reads is computed in
+# src/pipeline/config/workflow_inputs.py (unit-tested), from the validated config.
 from pathlib import Path
 
 from snakemake.utils import min_version
 
-from pipeline.config import (
-    collection_model,
-    dataset_feature_sets,
-    load_yaml,
-    manifest_source,
-    model_datasets,
-    validate_config,
-)
-from pipeline.datasets.manifest import shard_name
+from pipeline.config import load_yaml, validate_config
+from pipeline.config import workflow_inputs as inputs
 
 min_version("9.0")
 
@@ -34,65 +28,30 @@ RESULTS = config["results"]
 RESOURCES = config["resources"]
 
 
-def dataset_entry(wildcards):
-    """The validated config entry of {dataset}."""
-    return config["datasets"][wildcards.dataset]
-
-
-def shard_names(dataset):
-    """Names of a dataset's shards (fixed by config, so known before the manifest)."""
-    return [shard_name(k) for k in range(config["datasets"][dataset]["shards"])]
-
-
-def feature_dir(dataset, features):
-    return f"{RESULTS}/{dataset}/features/{features}"
-
-
 def all_targets():
-    """Everything the default target builds: per dataset and feature set, the index and band stats."""
-    targets = []
-    for dataset in config["datasets"]:
-        targets.append(f"{RESULTS}/{dataset}/manifest.parquet")
-        for features in dataset_feature_sets(config, dataset=dataset):
-            folder = feature_dir(dataset, features)
-            targets += [f"{folder}/index.parquet", f"{folder}/stats.json"]
-    if config["models"]:
-        targets += [f"{RESULTS}/leaderboard.{ext}" for ext in ("csv", "md", "html")]
-    for collection in config["collections"]:
-        targets.append(f"{RESULTS}/collections/{collection}/tags.parquet")
-    if retrieval_pairs():
-        targets += [f"{RESULTS}/retrieval.{ext}" for ext in ("csv", "md", "html")]
-        targets += [
-            f"{model_dir(d, m)}/similarity/index.parquet" for d, m in retrieval_pairs()
-        ]
-    if fewshot_pairs():
-        targets += [f"{RESULTS}/fewshot.{ext}" for ext in ("csv", "md", "html")]
-    return targets
+    return inputs.all_targets(config)
 
 
-def demo_params(wildcards):
-    entry = dataset_entry(wildcards)
-    return {
-        "n_clips": entry.get("n_clips", 200),
-        "clip_s": entry.get("clip_s", 20.0),
-        "seed": entry.get("seed", 0),
-    }
+# -- datasets and manifests --------------------------------------------------------------------
 
 
-def scores_params(wildcards):
-    entry = dataset_entry(wildcards)
-    keys = ("table", "sep", "tag_sep", "clip_s", "tempo_qpm", "program")
-    return {"root": entry["root"], **{k: entry[k] for k in keys if k in entry}}
+def generator_inputs(wildcards):
+    """The files the rule that generates {dataset} reads (the table of a scores folder)."""
+    return inputs.generator_inputs(config, dataset=wildcards.dataset)
+
+
+def generator_params(wildcards):
+    """The config keys that define a generated {dataset}: a change re-generates it."""
+    return inputs.generator_params(config, dataset=wildcards.dataset)
 
 
 def manifest_inputs(wildcards):
     """The metadata files the dataset's adapter reads (never the audio files)."""
-    return manifest_source(config, dataset=wildcards.dataset).files
+    return inputs.manifest_source(config, dataset=wildcards.dataset).files
 
 
 def manifest_params(wildcards):
-    source = manifest_source(config, dataset=wildcards.dataset)
-    return {"format": source.format, "root": source.root, "options": source.options}
+    return inputs.manifest_params(config, dataset=wildcards.dataset)
 
 
 def shard_tracks(wildcards):
@@ -103,30 +62,31 @@ def shard_tracks(wildcards):
     return f"{RESULTS}/{wildcards.dataset}/shards/{wildcards.shard}.parquet"
 
 
+# -- features ----------------------------------------------------------------------------------
+
+
 def feature_params(wildcards):
     """The feature set's full settings: a change re-extracts this feature set only."""
     return config["features"][wildcards.features]
 
 
 def shard_stores(wildcards):
-    folder = feature_dir(wildcards.dataset, wildcards.features)
-    return [f"{folder}/{shard}.zarr" for shard in shard_names(wildcards.dataset)]
+    return inputs.shard_stores(config, **_dataset_features(wildcards))
 
 
 def shard_failures(wildcards):
-    folder = feature_dir(wildcards.dataset, wildcards.features)
-    return [
-        f"{folder}/{shard}.failed.parquet" for shard in shard_names(wildcards.dataset)
-    ]
+    return inputs.shard_failures(config, **_dataset_features(wildcards))
 
 
-def model_dir(dataset, model):
-    return f"{RESULTS}/{dataset}/models/{model}"
+def _dataset_features(wildcards):
+    return {"dataset": wildcards.dataset, "features": wildcards.features}
 
 
-def model_entry(wildcards):
-    """The validated config entry of {model}."""
-    return config["models"][wildcards.model]
+# -- models ------------------------------------------------------------------------------------
+
+
+def _dataset_model(wildcards):
+    return {"dataset": wildcards.dataset, "model": wildcards.model}
 
 
 def model_params(wildcards):
@@ -139,55 +99,23 @@ def model_threads(wildcards):
 
 
 def train_inputs(wildcards):
-    """Index and band statistics of the model's feature set, the vocabulary, and the
-    checkpoint of the network an embedding model borrows (hparams.from_model)."""
-    entry = config["models"][wildcards.model]
-    folder = feature_dir(wildcards.dataset, entry["features"])
-    inputs = {
-        "index": f"{folder}/index.parquet",
-        "stats": f"{folder}/stats.json",
-        "vocabulary": f"{RESULTS}/{wildcards.dataset}/vocabulary.json",
-    }
-    source = entry.get("hparams", {}).get("from_model")
-    if source:
-        inputs["network"] = f"{model_dir(wildcards.dataset, source)}/checkpoint.pt"
-    return inputs
+    return inputs.train_inputs(config, **_dataset_model(wildcards))
 
 
 def model_index(wildcards):
-    entry = config["models"][wildcards.model]
-    return f"{feature_dir(wildcards.dataset, entry['features'])}/index.parquet"
-
-
-def evaluated_models():
-    """(dataset, model) pairs: every model on every dataset it is trained on."""
-    return [
-        (dataset, model)
-        for model in config["models"]
-        for dataset in model_datasets(config, model=model)
-    ]
-
-
-def leaderboard_inputs(wildcards):
-    pairs = evaluated_models()
-    return {
-        "metrics": [f"{model_dir(d, m)}/evaluation/metrics.json" for d, m in pairs],
-        "summaries": [f"{model_dir(d, m)}/train_summary.json" for d, m in pairs],
-    }
-
-
-def leaderboard_params(wildcards):
-    return {
-        "pairs": evaluated_models(),
-        "models": config["models"],
-        "features": config["features"],
-    }
+    return inputs.model_index(config, **_dataset_model(wildcards))
 
 
 def prediction_tables(wildcards):
-    folder = f"{model_dir(wildcards.dataset, wildcards.model)}/predictions"
-    names = ("eval_songs", "eval_windows", "valid_songs", "valid_windows")
-    return {name: f"{folder}/{name}.parquet" for name in names}
+    return inputs.prediction_tables(config, **_dataset_model(wildcards))
+
+
+def leaderboard_inputs(wildcards):
+    return inputs.leaderboard_inputs(config)
+
+
+def leaderboard_params(wildcards):
+    return inputs.leaderboard_params(config)
 
 
 # -- batch tagging of collections --------------------------------------------------------------
@@ -197,115 +125,48 @@ def collection_entry(wildcards):
     return config["collections"][wildcards.collection]
 
 
-def collection_shard_names(collection):
-    return [shard_name(k) for k in range(config["collections"][collection]["shards"])]
-
-
 def collection_checkpoint(wildcards):
-    dataset, model = collection_model(config, collection=wildcards.collection)
-    return f"{model_dir(dataset, model)}/checkpoint.pt"
+    return inputs.collection_checkpoint(config, collection=wildcards.collection)
 
 
 def collection_list_inputs(wildcards):
-    """A dataset collection lists its dataset's manifest; a folder has no input file."""
-    entry = collection_entry(wildcards)
-    if "dataset" in entry:
-        return {"manifest": f"{RESULTS}/{entry['dataset']}/manifest.parquet"}
-    return {}
+    return inputs.collection_list_inputs(config, collection=wildcards.collection)
 
 
 def collection_listing(wildcards):
     """What a folder collection holds (names, sizes, times), so that a change re-lists it."""
-    entry = collection_entry(wildcards)
-    if "dataset" in entry:
-        return {"dataset": entry["dataset"]}
-    root = Path(entry["root"])
-    if not root.is_dir():
-        return {"root": str(root), "missing": True}
-    digest = hashlib.blake2b(digest_size=16)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        stat = path.stat()
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
-    return {
-        "root": str(root),
-        "patterns": entry["patterns"],
-        "files": digest.hexdigest(),
-    }
+    return inputs.collection_listing(collection_entry(wildcards))
 
 
 def collection_shard_tables(wildcards):
-    folder = f"{RESULTS}/collections/{wildcards.collection}/shards"
-    names = collection_shard_names(wildcards.collection)
-    return {
-        "tables": [f"{folder}/{name}.parquet" for name in names],
-        "failed": [f"{folder}/{name}.failed.parquet" for name in names],
-    }
+    return inputs.collection_shard_tables(config, collection=wildcards.collection)
 
 
 # -- similarity search and retrieval -----------------------------------------------------------
 
 
-def retrieval_pairs():
-    """(dataset, model) pairs evaluated for retrieval and indexed for similarity search."""
-    wanted = config["retrieval"]["models"]
-    return [(d, m) for d, m in evaluated_models() if m in wanted]
-
-
-def metric_learning_on():
-    return config["retrieval"]["metric_learning"]["enabled"]
-
-
 def retrieval_inputs(wildcards):
-    folder = model_dir(wildcards.dataset, wildcards.model)
-    inputs = {"embeddings": f"{folder}/embeddings.parquet"}
-    if metric_learning_on():
-        inputs["projection"] = f"{folder}/retrieval/projection.pt"
-    return inputs
+    return inputs.retrieval_inputs(config, **_dataset_model(wildcards))
 
 
 def index_inputs(wildcards):
-    folder = model_dir(wildcards.dataset, wildcards.model)
-    inputs = {
-        "embeddings": f"{folder}/embeddings.parquet",
-        "checkpoint": f"{folder}/checkpoint.pt",
-        "manifest": f"{RESULTS}/{wildcards.dataset}/manifest.parquet",
-    }
-    if config["retrieval"]["index_space"] == "triplet":
-        inputs["projection"] = f"{folder}/retrieval/projection.pt"
-    return inputs
+    return inputs.index_inputs(config, **_dataset_model(wildcards))
 
 
 def retrieval_table_inputs(wildcards):
-    return [f"{model_dir(d, m)}/retrieval/metrics.json" for d, m in retrieval_pairs()]
+    return inputs.retrieval_table_inputs(config)
 
 
 # -- few-shot personal tags --------------------------------------------------------------------
 
 
-def fewshot_pairs():
-    """(dataset the model is trained on, model) pairs adapted to few-shot tags."""
-    wanted = config["fewshot"]["models"]
-    return [(d, m) for d, m in evaluated_models() if m in wanted]
-
-
-def fewshot_target(wildcards):
-    """The dataset whose tags are learnt from a few examples."""
-    return config["fewshot"]["dataset"] or wildcards.dataset
-
-
 def fewshot_inputs(wildcards):
-    target = fewshot_target(wildcards)
-    features = config["models"][wildcards.model]["features"]
-    return {
-        "checkpoint": f"{model_dir(wildcards.dataset, wildcards.model)}/checkpoint.pt",
-        "index": f"{feature_dir(target, features)}/index.parquet",
-        "vocabulary": f"{RESULTS}/{target}/vocabulary.json",
-    }
+    return inputs.fewshot_inputs(config, **_dataset_model(wildcards))
 
 
 def fewshot_params(wildcards):
-    return {**config["fewshot"], "target": fewshot_target(wildcards)}
+    return inputs.fewshot_params(config, dataset=wildcards.dataset)
 
 
 def fewshot_table_inputs(wildcards):
-    return [f"{model_dir(d, m)}/fewshot/episodes.csv" for d, m in fewshot_pairs()]
+    return inputs.fewshot_table_inputs(config)

@@ -17,12 +17,14 @@ rule build_demo_dataset:
         mem_mb=4000,
         runtime=30,
     params:
-        demo=demo_params,
+        demo=generator_params,
     script:
         "../scripts/build_demo_dataset.py"
 
 
 rule render_scores:
+    input:
+        unpack(generator_inputs),
     output:
         tracks=f"{RESOURCES}/{{dataset}}/rendered/tracks.csv",
         audio=directory(f"{RESOURCES}/{{dataset}}/rendered/audio"),
@@ -37,6 +39,6 @@ rule render_scores:
         mem_mb=4000,
         runtime=60,
     params:
-        scores=scores_params,
+        scores=generator_params,
     script:
         "../scripts/render_scores.py"

@@ -3,7 +3,7 @@
 import pandas as pd
 
 from pipeline.io.files import configure_logging, write_json
-from pipeline.retrieval.similarity import evaluate_retrieval
+from pipeline.retrieval.evaluate import evaluate_retrieval
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

@@ -1,6 +1,6 @@
 """Rule fewshot_table: ROC-AUC against examples per tag, every model and method."""
 
-from pipeline.fewshot.episodes import write_fewshot_table
+from pipeline.fewshot.table import write_fewshot_table
 from pipeline.io.files import configure_logging
 
 smk = snakemake  # noqa: F821 - injected by Snakemake

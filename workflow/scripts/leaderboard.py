@@ -1,6 +1,6 @@
 """Rule leaderboard: one table of all models on all datasets (CSV, Markdown, HTML)."""
 
-from pipeline.evaluation.evaluate import write_leaderboard_from
+from pipeline.evaluation.leaderboard import write_leaderboard_from
 from pipeline.io.files import configure_logging
 
 smk = snakemake  # noqa: F821 - injected by Snakemake

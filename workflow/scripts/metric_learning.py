@@ -4,7 +4,7 @@ import pandas as pd
 import torch
 
 from pipeline.io.files import configure_logging
-from pipeline.retrieval.similarity import train_metric_projection
+from pipeline.retrieval.evaluate import train_metric_projection
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

@@ -7,14 +7,15 @@ from pipeline.io.files import configure_logging
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])
-p = dict(smk.params.scores)
-root = Path(p.pop("root"))
-table = Path(p.pop("table"))
+p = smk.params.scores
 render_score_folder(
-    root=root,
-    tags_table=table if table.is_absolute() else root / table,
+    root=Path(p["root"]),
+    tags_table=Path(smk.input.table),
     out_dir=Path(smk.output.tracks).parent,
-    duration_s=p.pop("clip_s", 30.0),
+    sep=p["sep"],
+    tag_sep=p["tag_sep"],
+    duration_s=p["clip_s"],
+    tempo_qpm=p["tempo_qpm"],
+    program=p["program"],
     workers=smk.threads,
-    **p,
 )

@@ -1,7 +1,7 @@
 """Rule retrieval_table: retrieval metrics of every model and space (CSV, Markdown, HTML)."""
 
 from pipeline.io.files import configure_logging
-from pipeline.retrieval.similarity import write_retrieval_table
+from pipeline.retrieval.table import write_retrieval_table
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 configure_logging(log_path=smk.log[0])

@@ -16,6 +16,12 @@ column          dtype       values
 
 :func:`load_dataset_records` picks the adapter from :data:`ADAPTERS` and checks that
 contract, so a faulty adapter or table fails here with a clear message, not in a later stage.
+
+:data:`FORMATS` is the registry of dataset formats: each adapter module declares its
+:class:`~pipeline.datasets.formats.DatasetFormat` (config keys it needs, files it reads, or
+how it is generated) as ``FORMAT``, and the config validation and the workflow ask
+:func:`dataset_format`. Adding a format is its module, one line in :data:`FORMATS`, and its
+keys (with their defaults) in the config schema.
 """
 
 from __future__ import annotations
@@ -23,18 +29,23 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import pandas as pd
 
 from pipeline.datasets import gtzan, magnatagatune, mtg_jamendo, table
+from pipeline.datasets.formats import Adapter, DatasetFormat
+from pipeline.datasets.rendering import demo, scores
 from pipeline.errors import ConfigError
 
 __all__ = [
     "ADAPTERS",
+    "FORMATS",
     "RECORD_COLUMNS",
     "SPLITS",
     "Adapter",
+    "DatasetFormat",
+    "dataset_format",
     "load_dataset_records",
     "validate_records",
 ]
@@ -43,18 +54,36 @@ RECORD_COLUMNS: tuple[str, ...] = ("track_id", "path", "tags", "split", "artist"
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 
 
-class Adapter(Protocol):
-    """A dataset adapter's ``load_records`` function."""
-
-    def __call__(self, *, root: Path, options: Mapping[str, Any]) -> pd.DataFrame: ...
-
-
-ADAPTERS: dict[str, Adapter] = {
-    "magnatagatune": magnatagatune.load_records,
-    "mtg_jamendo": mtg_jamendo.load_records,
-    "gtzan": gtzan.load_records,
-    "table": table.load_records,
+#: Every dataset format by its config name (``format:``).
+FORMATS: dict[str, DatasetFormat] = {
+    spec.name: spec
+    for spec in (
+        magnatagatune.FORMAT,
+        mtg_jamendo.FORMAT,
+        gtzan.FORMAT,
+        table.FORMAT,
+        demo.FORMAT,
+        scores.FORMAT,
+    )
 }
+
+#: The adapters of the formats that are read (generated formats are read as ``table``).
+ADAPTERS: dict[str, Adapter] = {
+    name: spec.load_records for name, spec in FORMATS.items() if spec.load_records is not None
+}
+
+
+def dataset_format(name: str) -> DatasetFormat:
+    """The registered format ``name``.
+
+    Raises
+    ------
+    ConfigError
+        ``name`` is not a format; the message lists the allowed ones.
+    """
+    if not isinstance(name, str) or name not in FORMATS:
+        raise ConfigError(f"unknown dataset format {name!r}; allowed formats are {sorted(FORMATS)}")
+    return FORMATS[name]
 
 
 def _fail(*, format: str, root: Path, problem: str) -> ConfigError:

@@ -29,10 +29,13 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.datasets.formats import DatasetFormat
 from pipeline.errors import ConfigError
 
-__all__ = ["load_records"]
+__all__ = ["FORMAT", "load_records", "metadata_files"]
 
+#: Defaults of the ``genres_dir`` and ``extensions`` options; the config schema gives the same
+#: (a test checks that they agree).
 DEFAULT_GENRES_DIR = "genres"
 DEFAULT_EXTENSIONS = ("wav", "au")
 
@@ -52,6 +55,26 @@ def _extensions(options: Mapping[str, Any]) -> frozenset[str]:
             f"['wav', 'au'], got {value!r}"
         )
     return frozenset("." + v.strip().lstrip(".").lower() for v in value)
+
+
+def _genres_dir(*, root: Path, options: Mapping[str, Any]) -> Path:
+    value = options.get("genres_dir", DEFAULT_GENRES_DIR)
+    if not isinstance(value, str | os.PathLike) or str(value) == "":
+        raise ConfigError(
+            f"gtzan option 'genres_dir' must be a non-empty path string, got {value!r}"
+        )
+    genres_dir = Path(value).expanduser()
+    return genres_dir if genres_dir.is_absolute() else root / genres_dir
+
+
+def metadata_files(*, root: Path, options: Mapping[str, Any]) -> list[Path]:
+    """What :func:`load_records` lists besides the audio: the genre folders, sorted (a
+    folder's modification time changes when a file is added or removed), or the genres
+    folder itself while it holds none.
+    """
+    genres_dir = _genres_dir(root=Path(root), options=options)
+    folders = sorted(p for p in genres_dir.iterdir() if p.is_dir()) if genres_dir.is_dir() else []
+    return folders or [genres_dir]
 
 
 def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
@@ -82,13 +105,7 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         files share a stem (e.g. ``blues.00000.wav`` and ``blues.00000.au``).
     """
     root = Path(root)
-    value = options.get("genres_dir", DEFAULT_GENRES_DIR)
-    if not isinstance(value, str | os.PathLike) or str(value) == "":
-        raise ConfigError(
-            f"gtzan option 'genres_dir' must be a non-empty path string, got {value!r}"
-        )
-    genres_dir = Path(value).expanduser()
-    genres_dir = genres_dir if genres_dir.is_absolute() else root / genres_dir
+    genres_dir = _genres_dir(root=root, options=options)
     extensions = _extensions(options)
     if not genres_dir.is_dir():
         raise ConfigError(
@@ -135,3 +152,11 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
             "duration_s": pd.Series([math.nan] * n, dtype="float64"),
         }
     )
+
+
+FORMAT = DatasetFormat(
+    name="gtzan",
+    requires=("root",),
+    load_records=load_records,
+    metadata_files=metadata_files,
+)

@@ -37,14 +37,17 @@ from typing import Any
 import pandas as pd
 
 from pipeline.datasets._common import option_path
+from pipeline.datasets.formats import DatasetFormat
 from pipeline.errors import ConfigError
 
-__all__ = ["load_records", "split_of_folder"]
+__all__ = ["FORMAT", "load_records", "metadata_files", "split_of_folder"]
 
 logger = logging.getLogger(__name__)
 
 ID_COLUMN = "clip_id"
 PATH_COLUMN = "mp3_path"
+#: Defaults of the ``annotations`` and ``audio_dir`` options; the config schema gives the
+#: same (a test checks that they agree).
 DEFAULT_ANNOTATIONS = "annotations_final.csv"
 DEFAULT_AUDIO_DIR = "mp3"
 
@@ -81,6 +84,21 @@ def _artist_of(mp3_path: str) -> str | None:
     return artist or None
 
 
+def _annotations(*, root: Path, options: Mapping[str, Any]) -> Path:
+    return option_path(
+        format="magnatagatune",
+        root=root,
+        options=options,
+        key="annotations",
+        default=DEFAULT_ANNOTATIONS,
+    )
+
+
+def metadata_files(*, root: Path, options: Mapping[str, Any]) -> list[Path]:
+    """The files :func:`load_records` reads besides the audio: the annotation table."""
+    return [_annotations(root=Path(root), options=options)]
+
+
 def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
     """Read MagnaTagATune's ``annotations_final.csv`` into one row per clip.
 
@@ -110,13 +128,7 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         cell is not 0 or 1, or a ``clip_id`` appears twice.
     """
     root = Path(root)
-    annotations = option_path(
-        format="magnatagatune",
-        root=root,
-        options=options,
-        key="annotations",
-        default=DEFAULT_ANNOTATIONS,
-    )
+    annotations = _annotations(root=root, options=options)
     audio_dir = option_path(
         format="magnatagatune",
         root=root,
@@ -215,3 +227,11 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
             "duration_s": pd.Series([math.nan] * len(mp3_paths), dtype="float64"),
         }
     )
+
+
+FORMAT = DatasetFormat(
+    name="magnatagatune",
+    requires=("root",),
+    load_records=load_records,
+    metadata_files=metadata_files,
+)

@@ -256,7 +256,8 @@ def make_manifest(
     ----------
     entry : mapping
         The dataset's validated config entry (adapter options, ``shards``, ``vocabulary``,
-        ``split``).
+        ``split``): the schema's defaults filled in, as :func:`pipeline.config.validate_config`
+        returns it.
     root : Path
         Folder the adapter reads.
     manifest_path, vocabulary_path : Path
@@ -272,18 +273,17 @@ def make_manifest(
         Counts: ``n_tracks``, per split, ``n_tags``, ``changed_shards``.
     """
     records = load_dataset_records(format=format or entry["format"], root=root, options=entry)
-    vocab_cfg = entry.get("vocabulary", {})
-    split_cfg = entry.get("split", {})
-    n_shards = int(entry.get("shards", 8))
+    vocab_cfg, split_cfg = entry["vocabulary"], entry["split"]
+    n_shards = int(entry["shards"])
     manifest, vocabulary = build_manifest(
         records,
         n_shards=n_shards,
-        top_n=vocab_cfg.get("top_n", 50),
-        min_count=vocab_cfg.get("min_count", 1),
-        drop_untagged=vocab_cfg.get("drop_untagged", False),
-        seed=split_cfg.get("seed", 0),
-        valid_fraction=split_cfg.get("valid_fraction", 0.1),
-        test_fraction=split_cfg.get("test_fraction", 0.2),
+        top_n=vocab_cfg["top_n"],
+        min_count=vocab_cfg["min_count"],
+        drop_untagged=vocab_cfg["drop_untagged"],
+        seed=split_cfg["seed"],
+        valid_fraction=split_cfg["valid_fraction"],
+        test_fraction=split_cfg["test_fraction"],
     )
     Path(manifest_path).parent.mkdir(parents=True, exist_ok=True)
     manifest.to_parquet(manifest_path, index=False)

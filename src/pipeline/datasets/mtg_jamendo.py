@@ -33,13 +33,16 @@ from typing import Any
 import pandas as pd
 
 from pipeline.datasets._common import option_path, parse_duration
+from pipeline.datasets.formats import DatasetFormat
 from pipeline.errors import ConfigError
 
-__all__ = ["load_records", "read_tsv"]
+__all__ = ["FORMAT", "load_records", "metadata_files", "read_tsv"]
 
 logger = logging.getLogger(__name__)
 
 HEADER = ("TRACK_ID", "ARTIST_ID", "ALBUM_ID", "PATH", "DURATION")
+#: Defaults of the ``tsv``, ``audio_dir`` and ``splits_dir`` options; the config schema gives
+#: the same (a test checks that they agree).
 DEFAULT_TSV = "autotagging_top50tags.tsv"
 DEFAULT_AUDIO_DIR = "audio"
 DEFAULT_SPLITS_DIR = "splits/split-0"
@@ -136,6 +139,38 @@ def _read_splits(*, splits_dir: Path, stem: str) -> dict[str, str]:
     return split_of
 
 
+def _tsv(*, root: Path, options: Mapping[str, Any]) -> Path:
+    return option_path(
+        format="mtg_jamendo", root=root, options=options, key="tsv", default=DEFAULT_TSV
+    )
+
+
+def _splits_dir(*, root: Path, options: Mapping[str, Any]) -> Path | None:
+    """The ``splits_dir`` option; None when it is null (no official split)."""
+    if "splits_dir" in options and options["splits_dir"] is None:
+        return None
+    return option_path(
+        format="mtg_jamendo",
+        root=root,
+        options=options,
+        key="splits_dir",
+        default=DEFAULT_SPLITS_DIR,
+    )
+
+
+def metadata_files(*, root: Path, options: Mapping[str, Any]) -> list[Path]:
+    """The files :func:`load_records` reads besides the audio: the main TSV, then those of
+    its split files that exist (sorted by name; a missing one fails in :func:`load_records`).
+    """
+    root = Path(root)
+    tsv = _tsv(root=root, options=options)
+    splits_dir = _splits_dir(root=root, options=options)
+    if splits_dir is None:
+        return [tsv]
+    splits = (splits_dir / f"{tsv.stem}-{suffix}.tsv" for suffix in SPLIT_FILES)
+    return [tsv, *sorted((path for path in splits if path.is_file()), key=str)]
+
+
 def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
     """Read an MTG-Jamendo ``autotagging*.tsv`` and its split files, one row per track.
 
@@ -169,24 +204,13 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         appears twice in the main TSV or in two split files.
     """
     root = Path(root)
-    tsv = option_path(
-        format="mtg_jamendo", root=root, options=options, key="tsv", default=DEFAULT_TSV
-    )
+    tsv = _tsv(root=root, options=options)
     audio_dir = option_path(
         format="mtg_jamendo", root=root, options=options, key="audio_dir", default=DEFAULT_AUDIO_DIR
     )
     prefixes = _tag_prefixes(options)
-    if "splits_dir" in options and options["splits_dir"] is None:
-        split_of: dict[str, str] = {}
-    else:
-        splits_dir = option_path(
-            format="mtg_jamendo",
-            root=root,
-            options=options,
-            key="splits_dir",
-            default=DEFAULT_SPLITS_DIR,
-        )
-        split_of = _read_splits(splits_dir=splits_dir, stem=tsv.stem)
+    splits_dir = _splits_dir(root=root, options=options)
+    split_of = {} if splits_dir is None else _read_splits(splits_dir=splits_dir, stem=tsv.stem)
 
     records: dict[str, list[Any]] = {c: [] for c in ("track_id", "path", "tags", "artist")}
     durations: list[float] = []
@@ -231,3 +255,11 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
             "duration_s": pd.Series(durations, dtype="float64"),
         }
     )
+
+
+FORMAT = DatasetFormat(
+    name="mtg_jamendo",
+    requires=("root",),
+    load_records=load_records,
+    metadata_files=metadata_files,
+)

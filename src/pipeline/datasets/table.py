@@ -30,9 +30,17 @@ from typing import Any
 import pandas as pd
 
 from pipeline.datasets._common import parse_duration
+from pipeline.datasets.formats import DatasetFormat
 from pipeline.errors import ConfigError
 
-__all__ = ["load_records"]
+__all__ = ["FORMAT", "load_records", "metadata_files"]
+
+#: Defaults of the ``sep``, ``tag_sep``, ``path_column`` and ``tags_column`` options; the
+#: config schema gives the same (a test checks that they agree).
+DEFAULT_SEP = ","
+DEFAULT_TAG_SEP = ";"
+DEFAULT_PATH_COLUMN = "path"
+DEFAULT_TAGS_COLUMN = "tags"
 
 SPLIT_NAMES = {
     "train": "train",
@@ -69,6 +77,25 @@ def _track_id_from_path(written: str) -> str:
     return str(path.with_suffix("")) if path.name else written
 
 
+def _table(*, root: Path, options: Mapping[str, Any]) -> Path:
+    """The ``table`` option, a required path, relative to ``root`` unless absolute."""
+    if "table" not in options or options["table"] in (None, ""):
+        raise ConfigError(
+            "table option 'table' is required: the CSV/TSV file of audio paths and tags, "
+            f"relative to root '{root}' unless absolute"
+        )
+    value = options["table"]
+    if not isinstance(value, str | os.PathLike):
+        raise ConfigError(f"table option 'table' must be a path string, got {value!r}")
+    table = Path(value).expanduser()
+    return table if table.is_absolute() else root / table
+
+
+def metadata_files(*, root: Path, options: Mapping[str, Any]) -> list[Path]:
+    """The files :func:`load_records` reads besides the audio: the table."""
+    return [_table(root=Path(root), options=options)]
+
+
 def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
     """Read a CSV/TSV table of ``path, tags`` (plus optional columns), one row per track.
 
@@ -103,20 +130,11 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         cell is empty, a ``split`` or ``duration_s`` cell is invalid, or a track id repeats.
     """
     root = Path(root)
-    if "table" not in options or options["table"] in (None, ""):
-        raise ConfigError(
-            "table option 'table' is required: the CSV/TSV file of audio paths and tags, "
-            f"relative to root '{root}' unless absolute"
-        )
-    value = options["table"]
-    if not isinstance(value, str | os.PathLike):
-        raise ConfigError(f"table option 'table' must be a path string, got {value!r}")
-    table = Path(value).expanduser()
-    table = table if table.is_absolute() else root / table
-    sep = _separator(options=options, key="sep", default=",")
-    tag_sep = _separator(options=options, key="tag_sep", default=";")
-    path_column = _text_option(options=options, key="path_column", default="path")
-    tags_column = _text_option(options=options, key="tags_column", default="tags")
+    table = _table(root=root, options=options)
+    sep = _separator(options=options, key="sep", default=DEFAULT_SEP)
+    tag_sep = _separator(options=options, key="tag_sep", default=DEFAULT_TAG_SEP)
+    path_column = _text_option(options=options, key="path_column", default=DEFAULT_PATH_COLUMN)
+    tags_column = _text_option(options=options, key="tags_column", default=DEFAULT_TAGS_COLUMN)
     if not table.is_file():
         raise ConfigError(f"table file '{table}' not found (option 'table')")
 
@@ -192,3 +210,11 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
             "duration_s": pd.Series(durations, dtype="float64"),
         }
     )
+
+
+FORMAT = DatasetFormat(
+    name="table",
+    requires=("root", "table"),
+    load_records=load_records,
+    metadata_files=metadata_files,
+)

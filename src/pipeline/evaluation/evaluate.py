@@ -24,18 +24,10 @@ from pipeline.evaluation.plots import (
     plot_taggram,
     plot_training_curves,
 )
-from pipeline.evaluation.tables import describe_features, write_leaderboard
-from pipeline.features.settings import FeatureSettings
 from pipeline.inference.aggregate import aggregate, fit_autopool_alpha
-from pipeline.io.files import read_json, write_json
+from pipeline.io.files import write_json
 
-__all__ = [
-    "song_scores",
-    "evaluate_model",
-    "write_evaluation",
-    "leaderboard_row",
-    "write_leaderboard_from",
-]
+__all__ = ["song_scores", "evaluate_model", "write_evaluation"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +35,7 @@ log = logging.getLogger(__name__)
 MODEL_AGGREGATION = "model"
 
 
-def _offsets(songs: pd.DataFrame, windows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _offsets(songs: pd.DataFrame, windows: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     """Window logits in song order and the offsets of each song's windows."""
     order = {t: i for i, t in enumerate(songs["track_id"])}
     windows = windows.assign(_song=windows["track_id"].map(order))
@@ -263,76 +255,3 @@ def _plot_taggrams(
             out_png=out_dir / f"taggram_{i}.png",
             title=f"{title}: {track_id}",
         )
-
-
-def leaderboard_row(
-    *,
-    dataset: str,
-    model: str,
-    model_entry: Mapping[str, Any],
-    metrics_path: Path,
-    summary_path: Path,
-) -> dict[str, Any]:
-    """One leaderboard row from a model's ``metrics.json`` and ``train_summary.json``."""
-    metrics = read_json(metrics_path)
-    summary = read_json(summary_path)
-    reported = metrics["aggregations"][metrics["aggregation"]]
-    train = model_entry.get("train", {})
-    return {
-        "dataset": dataset,
-        "model": model,
-        "architecture": model_entry["architecture"],
-        "features": model_entry["features"],
-        "macro_roc_auc": reported["macro_roc_auc"],
-        "macro_pr_auc": reported["macro_pr_auc"],
-        "micro_roc_auc": reported["micro_roc_auc"],
-        "micro_pr_auc": reported["micro_pr_auc"],
-        "n_tags_evaluated": reported["n_tags_evaluated"],
-        "params": summary.get("params"),
-        "train_time_s": summary.get("train_time_s"),
-        "split": metrics["split"],
-        "aggregation": metrics["aggregation"],
-        "checkpoint_selection": summary.get("selection", ""),
-        "label_fraction": train.get("label_fraction", 1.0),
-        "best_epoch": summary.get("best_epoch"),
-    }
-
-
-def write_leaderboard_from(
-    *,
-    pairs: Sequence[Sequence[str]],
-    models: Mapping[str, Mapping[str, Any]],
-    features: Mapping[str, Mapping[str, Any]],
-    metrics: Sequence[str | Path],
-    summaries: Sequence[str | Path],
-    out_csv: str | Path,
-    out_md: str | Path,
-    out_html: str | Path,
-) -> pd.DataFrame:
-    """The leaderboard of all (dataset, model) pairs, from their metrics and summaries.
-
-    ``pairs``, ``metrics`` and ``summaries`` are parallel; ``models`` and ``features`` are
-    the config's sections (for the architecture and the feature settings in the caption).
-    """
-    rows = [
-        leaderboard_row(
-            dataset=dataset,
-            model=model,
-            model_entry=models[model],
-            metrics_path=Path(m),
-            summary_path=Path(s),
-        )
-        for (dataset, model), m, s in zip(pairs, metrics, summaries, strict=True)
-    ]
-    used = sorted({models[model]["features"] for _, model in pairs})
-    described = {
-        name: describe_features(FeatureSettings.from_dict(features[name], name=name).to_dict())
-        for name in used
-    }
-    return write_leaderboard(
-        rows=rows,
-        out_csv=out_csv,
-        out_md=out_md,
-        out_html=out_html,
-        feature_settings=described,
-    )

@@ -6,10 +6,15 @@ computes it (precision at each distinct threshold, weighted by the recall it add
 interpolation). A tag without a positive, or without a negative, in ``y_true`` has neither;
 it gets NaN with ``evaluated=False``, is left out of the averages and listed in
 ``skipped_tags``, and never stops an evaluation.
+
+:func:`macro_auc` is the light version that trainers call after every epoch: the macro
+averages only, over the tags that can be scored, with a choice of how the areas are summed
+(:func:`tag_aucs`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,7 +24,18 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from pipeline.errors import PipelineError
 
-__all__ = ["PER_TAG_COLUMNS", "label_matrix", "per_tag_metrics", "summary_metrics"]
+__all__ = [
+    "AUC_METHODS",
+    "PER_TAG_COLUMNS",
+    "label_matrix",
+    "macro_auc",
+    "per_tag_metrics",
+    "summary_metrics",
+    "tag_aucs",
+]
+
+#: How :func:`tag_aucs` sums the areas.
+AUC_METHODS = ("sklearn", "fast")
 
 #: Columns of :func:`per_tag_metrics`.
 PER_TAG_COLUMNS = ["tag", "n_positive", "n_negative", "roc_auc", "pr_auc", "evaluated"]
@@ -81,8 +97,7 @@ def per_tag_metrics(
     roc = np.full(len(tags), np.nan)
     pr = np.full(len(tags), np.nan)
     for k in np.flatnonzero(evaluated):
-        roc[k] = roc_auc_score(y_true[:, k], y_score[:, k])
-        pr[k] = average_precision_score(y_true[:, k], y_score[:, k])
+        roc[k], pr[k] = tag_aucs(y_true[:, k], y_score[:, k])
     return pd.DataFrame(
         {
             "tag": [str(tag) for tag in tags],
@@ -94,6 +109,89 @@ def per_tag_metrics(
         },
         columns=PER_TAG_COLUMNS,
     )
+
+
+def tag_aucs(
+    y_true: np.ndarray, y_score: np.ndarray, *, method: str = "sklearn"
+) -> tuple[float, float]:
+    """ROC-AUC and average precision of one tag that has both a positive and a negative.
+
+    Parameters
+    ----------
+    y_true : np.ndarray, shape (n_tracks,)
+        0/1 labels, at least one of each.
+    y_score : np.ndarray, shape (n_tracks,)
+        Scores.
+    method : {"sklearn", "fast"}
+        ``"sklearn"``: :func:`sklearn.metrics.roc_auc_score` and
+        :func:`sklearn.metrics.average_precision_score`. ``"fast"``: the same sums written out
+        without sklearn's input checks, which cost more than the sums when a small classifier
+        is validated every epoch: thresholds are the distinct scores (ties form one step),
+        ROC-AUC is the trapezoidal area under the ROC curve from (0, 0), average precision
+        the sum of precision times the recall each threshold adds, in order of falling score.
+        The two agree to about 1e-15 but not bit for bit (sklearn drops collinear ROC points
+        and sums in another order; on random inputs about a quarter of the ROC-AUCs and a
+        third of the APs differ in the last bits), so each caller keeps the method it has
+        always used and its numbers stay reproducible.
+
+    Returns
+    -------
+    roc_auc, average_precision : float
+    """
+    if method == "sklearn":
+        roc = roc_auc_score(y_true, y_score)
+        return float(roc), float(average_precision_score(y_true, y_score))
+    if method != "fast":
+        raise PipelineError(f"AUC method {method!r} is not one of {list(AUC_METHODS)}")
+    order = np.argsort(-y_score, kind="mergesort")
+    score, y = y_score[order], y_true[order]
+    last = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]  # end of each threshold
+    tps = np.cumsum(y)[last]
+    fps = last + 1 - tps
+    tpr = np.r_[0.0, tps / tps[-1]]
+    fpr = np.r_[0.0, fps / fps[-1]]
+    roc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2.0)
+    ap = float(np.sum(np.diff(tpr) * (tps / (tps + fps))))
+    return roc, ap
+
+
+def macro_auc(
+    y_true: np.ndarray, y_score: np.ndarray, *, method: str = "sklearn"
+) -> tuple[float, float, int]:
+    """Macro ROC-AUC and PR-AUC (average precision) over the tags that can be scored.
+
+    Unlike :func:`summary_metrics`, inputs are not checked: this is the validation score a
+    trainer computes after every epoch.
+
+    Parameters
+    ----------
+    y_true : np.ndarray, shape (n_tracks, n_tags)
+        0/1 labels.
+    y_score : np.ndarray, shape (n_tracks, n_tags)
+        Scores (probabilities).
+    method : {"sklearn", "fast"}
+        How each tag's areas are summed (:func:`tag_aucs`); ``"fast"`` works in float64.
+
+    Returns
+    -------
+    roc_auc, pr_auc : float
+        Means over tags with at least one positive and one negative; NaN when none has.
+    n_scored : int
+        Tags scored.
+    """
+    if method == "fast":
+        y_true = np.asarray(y_true, dtype=np.float64)
+        y_score = np.asarray(y_score, dtype=np.float64)
+    roc, pr = [], []
+    for k in range(y_true.shape[1]):
+        positives = int(y_true[:, k].sum())
+        if 0 < positives < len(y_true):
+            tag_roc, tag_pr = tag_aucs(y_true[:, k], y_score[:, k], method=method)
+            roc.append(tag_roc)
+            pr.append(tag_pr)
+    if not roc:
+        return math.nan, math.nan, 0
+    return float(np.mean(roc)), float(np.mean(pr)), len(roc)
 
 
 def summary_metrics(

@@ -1,4 +1,9 @@
-"""Plots of the evaluation: per-tag AUC bars, ROC/PR curves, training curves, taggrams."""
+"""The evaluation plots (PNG): per-tag AUC bars, ROC and PR curves, training curves, taggrams.
+
+Plots are drawn on :class:`matplotlib.figure.Figure` objects with the Agg canvas (no
+``pyplot`` state, no display needed), so they are safe in parallel jobs and on headless
+cluster nodes. The tables are in :mod:`pipeline.evaluation.tables`.
+"""
 
 from __future__ import annotations
 

@@ -92,7 +92,7 @@ def predict_split(
                     features=tagger.features,
                 )
                 _, song_probs[i] = tagger.predict_track(
-                    windows[row["start"] : row["stop"]], valid_frames=valid
+                    np.asarray(windows[row["start"] : row["stop"]]), valid_frames=valid
                 )
         log.info("%s: %d tracks scored", store, len(part))
 
@@ -224,7 +224,8 @@ def embed_tracks(
                     duration_s=float(r.duration_s),
                     features=tagger.features,
                 )
-                rows[r.Index] = tagger.embed_track(windows[r.start : r.stop], valid_frames=valid)
+                track = np.asarray(windows[r.start : r.stop])
+                rows[r.Index] = tagger.embed_track(track, valid_frames=valid)
         log.info("%s: %d tracks embedded", store, len(part))
     vocabulary = list(tagger.tags)
     return pd.DataFrame(

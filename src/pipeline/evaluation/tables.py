@@ -1,9 +1,12 @@
-"""The leaderboard (CSV, Markdown, self-contained HTML) and the evaluation plots (PNG).
+"""Results tables as CSV, Markdown and self-contained HTML: the leaderboard
+(:func:`write_leaderboard`, with :func:`leaderboard_caption` and :func:`describe_features`)
+and other results tables such as retrieval and few-shot (:func:`write_table`); also the
+column lists of a leaderboard row and of a training run's history, and :func:`require`,
+which checks a table's columns. The plots are in :mod:`pipeline.evaluation.plots`.
 
 Every table states the split, the song-level aggregation, the feature settings and the
-checkpoint selection it was computed with, as a caption. Plots are drawn on
-:class:`matplotlib.figure.Figure` objects with the Agg canvas (no ``pyplot`` state, no
-display needed), so they are safe in parallel jobs and on headless cluster nodes.
+checkpoint selection it was computed with, as a caption, and shows the best result of each
+dataset (or group) in bold.
 """
 
 from __future__ import annotations

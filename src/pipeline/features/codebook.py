@@ -10,7 +10,6 @@ with soft assignment each frame's ``softmax(-d^2 / bandwidth)`` weights over the
 from __future__ import annotations
 
 import numpy as np
-from sklearn.cluster import MiniBatchKMeans
 
 from pipeline.errors import PipelineError
 from pipeline.features.windows import pool_sequence
@@ -69,6 +68,8 @@ def fit_codebook(frames: np.ndarray, *, size: int, seed: int) -> tuple[np.ndarra
             f"bag_of_frames: {len(frames)} train frames cannot make a codebook of "
             f"{size} codewords (codebook_size)"
         )
+    from sklearn.cluster import MiniBatchKMeans  # sklearn only when fitting
+
     kmeans = MiniBatchKMeans(
         n_clusters=size,
         random_state=seed,

@@ -21,18 +21,16 @@ import torch
 
 from pipeline.errors import AudioError
 from pipeline.features.extractors import Extractor, make_extractor
+from pipeline.features.index import FAILURE_COLUMNS
 from pipeline.features.settings import FeatureSettings
 from pipeline.io.audio import DecodeInfo, iter_windows
 from pipeline.io.parallel import compute
 from pipeline.io.store import StoreWriter
 
-__all__ = ["TrackResult", "extract_track", "extract_shard", "FAILURE_COLUMNS"]
+__all__ = ["TrackResult", "extract_track", "extract_shard"]
 
 log = logging.getLogger(__name__)
 
-#: Columns of a failure table: one row per problem; ``level`` "error" means the track was
-#: left out of the store, "warning" that it was stored but something is worth a look.
-FAILURE_COLUMNS = ["track_id", "path", "stage", "level", "error"]
 
 _WINDOWS_PER_CALL = 4  # larger batches are slower per window on the CPU (cache)
 

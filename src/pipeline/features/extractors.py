@@ -1,4 +1,7 @@
-"""Feature sets computed from fixed-length windows: log-mel and MFCC (+ deltas).
+"""The extractors that turn fixed-length audio windows into feature windows, one per feature
+kind: :class:`Extractor` (log-mel, and MFCC + deltas), :class:`WaveformExtractor` (the mono
+samples themselves, for waveform models), and :func:`make_extractor`, which picks one from a
+feature set's settings.
 
 The log-mel front end is ``torch.stft`` plus a librosa mel filterbank, which matches
 ``librosa.feature.melspectrogram`` + ``power_to_db`` (tested) at about twice its speed. The
@@ -144,9 +147,8 @@ class WaveformExtractor(Extractor):
         return np.asarray(windows, dtype=np.float32)[:, None, :]
 
 
-#: Feature kinds and the extractor class that computes each.
-# : Feature kind -> its extractor; one entry per kind of
-# :data:`~pipeline.features.settings.FEATURE_KINDS`.
+#: Feature kind -> the extractor class that computes it; one entry per kind of
+#: :data:`~pipeline.features.settings.FEATURE_KINDS`.
 EXTRACTORS: dict[str, Callable[[FeatureSettings], Extractor]] = {
     "logmel": Extractor,
     "mfcc": Extractor,

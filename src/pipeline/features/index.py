@@ -1,9 +1,11 @@
-"""The index over a feature set's shard stores (one row per stored track), its failures, and the
-split
-of an index."""
+"""The feature index of one feature set: one row per stored track across its shard stores
+(:func:`build_index`), the shards' failure tables gathered in one (:func:`collect_failures`),
+both written with a summary (:func:`write_feature_index`), and the tracks of one split
+(:func:`split_tracks`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -12,16 +14,6 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import PipelineError
-
-try:  # zarr's own runner of coroutines on its I/O loop (what zarr.Array uses)
-    from zarr.core.sync import sync as _zarr_sync
-except ImportError:  # pragma: no cover - another zarr layout: read one window at a time
-    _zarr_sync = None
-
-
-import logging
-
-from pipeline.features.extract import FAILURE_COLUMNS
 from pipeline.io.files import write_json
 from pipeline.io.store import FeatureStore
 
@@ -31,6 +23,7 @@ __all__ = [
     "write_feature_index",
     "INDEX_COLUMNS",
     "split_tracks",
+    "FAILURE_COLUMNS",
 ]
 
 log = logging.getLogger(__name__)
@@ -165,3 +158,8 @@ def split_tracks(index: pd.DataFrame, *, split: str) -> pd.DataFrame:
     if tracks.empty:
         raise PipelineError(f"no stored windows in split {split!r} of the feature index")
     return tracks.reset_index(drop=True)
+
+
+#: Columns of a failure table: one row per problem; ``level`` "error" means the track was
+#: left out of the store, "warning" that it was stored but something is worth a look.
+FAILURE_COLUMNS = ["track_id", "path", "stage", "level", "error"]

@@ -26,7 +26,7 @@ def _block_moments(
     """Per-band sum, sum of squares and frame count over some windows of one store."""
     windows = FeatureStore(store).windows
     lo, hi = int(rows.min()), int(rows.max()) + 1
-    block = windows[lo:hi][rows - lo].astype(np.float64)  # (n, bins, frames)
+    block = np.asarray(windows[lo:hi])[rows - lo].astype(np.float64)  # (n, bins, frames)
     mask = np.arange(block.shape[-1])[None, :] < valid[:, None]  # (n, frames)
     masked = block * mask[:, None, :]
     total = masked.sum(axis=(0, 2))
@@ -71,7 +71,7 @@ def band_statistics(
     for store, part in chosen.groupby("store", sort=True):
         shard_store = FeatureStore(Path(store))
         settings = shard_store.attrs["features"]
-        starts_all = shard_store.group["window_start_s"][:]
+        starts_all = shard_store.window_starts()
         spans = zip(part["start"], part["stop"], strict=True)
         rows = np.concatenate([np.arange(a, b) for a, b in spans])
         durations = np.repeat(part["duration_s"].to_numpy(float), part["n_windows"].to_numpy())

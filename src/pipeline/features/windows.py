@@ -1,5 +1,5 @@
 """Window geometry on stored features: frames holding audio, crops, middle blocks, pooling,
-normalisation.
+normalisation, the hop between windows in frames, and reading rows of a store's windows.
 
 Pure NumPy (no torch): the feature statistics, the taggers and the trainers share these rules.
 """
@@ -15,12 +15,6 @@ import zarr
 
 from pipeline.errors import PipelineError
 from pipeline.features.settings import FeatureSettings
-
-try:  # zarr's own runner of coroutines on its I/O loop (what zarr.Array uses)
-    from zarr.core.sync import sync as _zarr_sync
-except ImportError:  # pragma: no cover - another zarr layout: read one window at a time
-    _zarr_sync = None
-
 
 __all__ = [
     "audio_frames",
@@ -172,4 +166,4 @@ def store_windows(*, store: str | Path, start: int, stop: int) -> np.ndarray:
         arr = zarr.open_array(f"{store}/windows", mode="r")
     except (FileNotFoundError, zarr.errors.ArrayNotFoundError) as exc:
         raise PipelineError(f"{str(store)!r}: no windows array ({exc})") from exc
-    return arr[start:stop]
+    return np.asarray(arr[start:stop])

@@ -1,7 +1,12 @@
-"""Few-shot "personal tags": how well a trained tagger transfers to a new vocabulary.
+"""The few-shot protocol and its evaluation: support sets, episodes, tables.
 
-A user labels 1, 5, 10 or 20 tracks per tag; how well are held-out tracks then tagged? The
-protocol is the episodic one of few-shot learning, adapted to multi-label tags:
+Few-shot "personal tags" ask how well a trained tagger transfers to a new vocabulary: a user
+labels 1, 5, 10 or 20 tracks per tag; how well are held-out tracks then tagged? This module
+holds the protocol (:func:`sample_support`, :func:`run_fewshot`, :func:`summarise_fewshot`)
+and the workflow's evaluation of a checkpoint (:func:`evaluate_fewshot`,
+:func:`write_fewshot_table`); the methods live in :mod:`pipeline.fewshot.prototypes` and
+:mod:`pipeline.fewshot.finetune`. The protocol is the episodic one of few-shot learning,
+adapted to multi-label tags:
 
 1. :func:`sample_support` draws a support set from the labelled pool: for each tag, in a
    random order, ``shots`` tracks that carry it (tracks drawn for earlier tags count toward
@@ -10,20 +15,22 @@ protocol is the episodic one of few-shot learning, adapted to multi-label tags:
 2. Each method scores the held-out query tracks for the usable tags, from the support set
    only. Two methods are provided:
 
-   - :func:`prototype_scores` (prototypical networks, Snell et al. 2017, made multi-label):
-     frozen, L2-normalised track embeddings; per tag a positive and a negative prototype;
-     the tag's probability is the softmax over the negative squared distances to the two.
-   - :func:`finetune_scores`: the trained network, its head replaced by a new linear layer
-     for the new tags, fine-tuned on the support windows (backbone and head with their own
-     learning rates).
+   - :func:`~pipeline.fewshot.prototypes.prototype_scores` (prototypical networks, Snell et
+     al. 2017, made multi-label): frozen, L2-normalised track embeddings; per tag a positive
+     and a negative prototype; the tag's probability is the softmax over the negative
+     squared distances to the two.
+   - :func:`~pipeline.fewshot.finetune.finetune_scores`: the trained network, its head
+     replaced by a new linear layer for the new tags, fine-tuned on the support windows
+     (backbone and head with their own learning rates).
 
 3. :func:`run_fewshot` repeats this for every shot count and episode and scores every method
-   on the *same* support sets, with macro ROC-AUC and PR-AUC (:mod:`pipeline.evaluation.metrics`)
-   over
-   the tags that are usable and have a positive and a negative among the query tracks;
-   :func:`summarise_fewshot` gives mean and spread over episodes.
+   on the *same* support sets, with macro ROC-AUC and PR-AUC
+   (:mod:`pipeline.evaluation.metrics`) over the tags that are usable and have a positive
+   and a negative among the query tracks; :func:`summarise_fewshot` gives mean and spread
+   over episodes.
 
-:func:`prototype_method` and :func:`finetune_method` build the method callables of
+:func:`~pipeline.fewshot.prototypes.prototype_method` and
+:func:`~pipeline.fewshot.finetune.finetune_method` build the method callables of
 :func:`run_fewshot` from track embeddings or from a checkpoint and the feature index, so a
 rule script stays a few lines.
 """
@@ -41,21 +48,12 @@ import pandas as pd
 from pipeline.errors import ConfigError, PipelineError, check_int
 from pipeline.evaluation.metrics import label_matrix, summary_metrics
 from pipeline.evaluation.predict import embed_tracks, embedding_matrix
-from pipeline.evaluation.tables import write_table
 from pipeline.fewshot.finetune import FinetuneConfig, finetune_method
 from pipeline.fewshot.labels import Method, bool_labels, track_mask
 from pipeline.fewshot.prototypes import prototype_method
 from pipeline.io.checkpoint import load_checkpoint
 
-__all__ = [
-    "FEWSHOT_COLUMNS",
-    "SUMMARY_COLUMNS",
-    "sample_support",
-    "run_fewshot",
-    "summarise_fewshot",
-    "evaluate_fewshot",
-    "write_fewshot_table",
-]
+__all__ = ["FEWSHOT_COLUMNS", "sample_support", "run_fewshot", "evaluate_fewshot"]
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +66,6 @@ FEWSHOT_COLUMNS = [
     "n_tags",
     "roc_auc_macro",
     "pr_auc_macro",
-]
-
-#: Columns of :func:`summarise_fewshot`'s table: one row per (method, shots).
-SUMMARY_COLUMNS = [
-    "method",
-    "shots",
-    "episodes",
-    "n_tags",
-    "roc_auc_mean",
-    "roc_auc_std",
-    "pr_auc_mean",
-    "pr_auc_std",
 ]
 
 
@@ -255,54 +241,6 @@ def run_fewshot(
     )
 
 
-def summarise_fewshot(table: pd.DataFrame) -> pd.DataFrame:
-    """Mean and spread over episodes of :func:`run_fewshot`'s table.
-
-    Parameters
-    ----------
-    table : pd.DataFrame
-        With :data:`FEWSHOT_COLUMNS`.
-
-    Returns
-    -------
-    pd.DataFrame
-        :data:`SUMMARY_COLUMNS`, one row per (method, shots), methods in their first order,
-        shots ascending: ``episodes`` (episodes with a score), ``n_tags`` (mean tags scored
-        in them), means and sample standard deviations (ddof 1, NaN for one episode) of the
-        macro ROC-AUC and PR-AUC.
-    """
-    missing = [c for c in FEWSHOT_COLUMNS if c not in table]
-    if missing:
-        raise PipelineError(f"the few-shot table lacks column(s) {missing}")
-    order = {m: k for k, m in enumerate(pd.unique(table["method"]))}
-    rows = []
-    for (method, shots), part in table.groupby(["method", "shots"], sort=False):
-        scored = part[part["roc_auc_macro"].notna()]
-        rows.append(
-            {
-                "method": method,
-                "shots": int(shots),
-                "episodes": len(scored),
-                "n_tags": float(scored["n_tags"].mean()) if len(scored) else 0.0,
-                "roc_auc_mean": float(scored["roc_auc_macro"].mean()),
-                "roc_auc_std": float(scored["roc_auc_macro"].std(ddof=1)),
-                "pr_auc_mean": float(scored["pr_auc_macro"].mean()),
-                "pr_auc_std": float(scored["pr_auc_macro"].std(ddof=1)),
-            }
-        )
-    out = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    if out.empty:
-        return out
-    rank = out["method"].map(order)
-    out = out.assign(_rank=rank).sort_values(["_rank", "shots"], kind="stable")
-    return out.drop(columns="_rank").reset_index(drop=True)
-
-
-# --------------------------------------------------------------------------------------------
-# Checks
-# --------------------------------------------------------------------------------------------
-
-
 # --------------------------------------------------------------------------------------------
 # The workflow's few-shot evaluation (rules fewshot_model, fewshot_table)
 # --------------------------------------------------------------------------------------------
@@ -383,51 +321,3 @@ def evaluate_fewshot(
         seed=int(settings["seed"]),
         methods=methods,
     )
-
-
-def write_fewshot_table(
-    *,
-    episodes: Sequence[str | Path],
-    out_csv: str | Path,
-    out_md: str | Path,
-    out_html: str | Path,
-    split: str,
-) -> pd.DataFrame:
-    """Summaries of every model's episode tables (``dataset, model, target`` + columns of
-    :func:`run_fewshot`), written as CSV, Markdown and HTML."""
-
-    keys = ["dataset", "model", "target"]
-    parts = []
-    for path in episodes:
-        table = pd.read_csv(path)
-        for values, part in table.groupby(keys, sort=False):
-            summary = summarise_fewshot(part.drop(columns=keys))
-            for key, value in zip(keys, values, strict=True):
-                summary.insert(keys.index(key), key, value)
-            parts.append(summary)
-    if not parts:
-        raise PipelineError("no few-shot episodes to summarise")
-    table = pd.concat(parts, ignore_index=True)
-    caption = [
-        f"Macro ROC-AUC and PR-AUC on the held-out {split} tracks of the target dataset, "
-        "against labelled examples per tag (shots); support sets drawn from its train and "
-        "valid splits; mean and standard deviation over episodes (random support sets, the "
-        "same for every method).",
-        "prototypes: a positive and a negative prototype per tag on the model's frozen, "
-        "L2-normalised track embeddings; finetune: the checkpoint with a new head, fine-tuned "
-        "on the support windows.",
-        "n_tags: tags scored per episode (enough support positives, and a positive and a "
-        "negative among the queries).",
-    ]
-    write_table(
-        table=table,
-        out_csv=out_csv,
-        out_md=out_md,
-        out_html=out_html,
-        title="Few-shot tags",
-        caption=caption,
-        best_metric="roc_auc_mean",
-        best_within=["dataset", "model", "target", "shots"],
-        highlight="method",
-    )
-    return table

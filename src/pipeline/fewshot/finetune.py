@@ -1,7 +1,12 @@
-"""Few-shot tagging by fine-tuning a trained window network with a new head."""
+"""The fine-tuning method of few-shot tagging: a trained window network gets a new linear head
+for the new tags and is fine-tuned on the support windows (:func:`finetune_scores`, its steps
+run by :func:`pipeline.training.loop.fit`); :func:`finetune_method` reads the windows from the
+feature stores and gives the method callable of :func:`pipeline.fewshot.episodes.run_fewshot`.
+"""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields
@@ -16,6 +21,7 @@ from pipeline.errors import ConfigError, PipelineError, check_int
 from pipeline.features.settings import FeatureSettings
 from pipeline.fewshot.labels import Method, bool_labels
 from pipeline.inference.network import NetworkTagger
+from pipeline.training.loop import fit
 from pipeline.training.two_stage import StoreReader
 
 __all__ = ["HEAD_INITS", "FinetuneConfig", "finetune_scores", "finetune_method"]
@@ -277,26 +283,31 @@ def _train(
     if crop is not None and crop >= tagger.n_frames:
         crop = None
     targets = torch.from_numpy(labels.astype(np.float32))
-    batches = _batches(len(windows), batch_size=config.batch_size, rng=rng)
-    model.train()
-    loss = torch.zeros(())
-    for _ in range(config.steps):
-        idx = next(batches)
+
+    def batch_loss(idx: np.ndarray) -> tuple[torch.Tensor, float]:
         x, v = tagger._prepare(windows[idx], valid[idx])  # (B, n_bins, n_frames), (B,)
         if crop is not None:
             starts = rng.integers(0, np.maximum(v - crop, 0) + 1)  # (B,)
             frames = starts[:, None] + np.arange(crop)[None, :]  # (B, crop)
             x = np.take_along_axis(x, frames[:, None, :], axis=2)  # (B, n_bins, crop)
         logits = model(torch.from_numpy(np.ascontiguousarray(x)).to(tagger.device))
-        loss = loss_fn(logits, targets[idx].to(tagger.device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        return loss_fn(logits, targets[idx].to(tagger.device)), float(len(idx))
+
+    # One "epoch" of config.steps batches, no validation: the last weights are the result.
+    batches = _batches(len(windows), batch_size=config.batch_size, rng=rng)
+    state = fit(
+        model=model,
+        optimizer=optimizer,
+        epochs=1,
+        batches=lambda epoch: itertools.islice(batches, config.steps),
+        batch_loss=batch_loss,
+        name="fine-tuning",
+    )
     log.debug(
-        "fine-tuned %d steps on %d windows; last loss %.4f",
+        "fine-tuned %d steps on %d windows; mean loss %.4f",
         config.steps,
         len(windows),
-        float(loss.detach()),
+        state.history[-1]["train_loss"],
     )
     model.eval()
 

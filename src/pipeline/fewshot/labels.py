@@ -1,5 +1,5 @@
-"""What every few-shot method shares: the method signature and checks of label matrices and
-track masks."""
+"""What every few-shot method shares: the method signature (:data:`Method`) and the checks of
+label matrices and track masks."""
 
 from __future__ import annotations
 

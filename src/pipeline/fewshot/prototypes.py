@@ -1,5 +1,6 @@
-"""Few-shot tagging with prototypes on frozen embeddings (a positive and a negative prototype per
-tag)."""
+"""The prototype method of few-shot tagging: on frozen, L2-normalised track embeddings, a
+positive and a negative prototype per tag (:func:`prototype_scores`), and the method callable
+of :func:`pipeline.fewshot.episodes.run_fewshot` (:func:`prototype_method`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numpy as np
 
 from pipeline.errors import PipelineError
 from pipeline.fewshot.labels import Method, bool_labels
+from pipeline.numeric import l2_normalise
 
 __all__ = ["prototype_scores", "prototype_method"]
 
@@ -50,7 +52,7 @@ def prototype_scores(
         raise PipelineError(
             f"support_labels has {len(support_labels)} rows but support has {len(support)}"
         )
-    s, q = _l2_normalise(support), _l2_normalise(queries)
+    s, q = l2_normalise(support, eps=1e-12), l2_normalise(queries, eps=1e-12)  # float64
     n_pos = support_labels.sum(axis=0)  # (n_tags,)
     n_neg = len(s) - n_pos
     ok = (n_pos > 0) & (n_neg > 0)
@@ -62,10 +64,6 @@ def prototype_scores(
     scores = 1.0 / (1.0 + np.exp(-(d_neg - d_pos)))
     scores[:, ~ok] = np.nan
     return scores
-
-
-def _l2_normalise(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -37,6 +37,9 @@ __all__ = [
     "song_bce",
 ]
 
+#: ``pool(probabilities, offsets, alpha) -> song probabilities`` (see :class:`Aggregation`).
+Pool = Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray]
+
 #: :func:`fit_autopool_alpha` searches ``alpha`` in ``[-ALPHA_LIMIT, ALPHA_LIMIT]``.
 ALPHA_LIMIT = 10.0
 
@@ -58,7 +61,7 @@ class Aggregation:
         Whether the method needs a per-tag ``alpha`` (fitted by :func:`fit_autopool_alpha`).
     """
 
-    pool: Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray]
+    pool: Pool
     uses_alpha: bool = False
 
 
@@ -66,12 +69,10 @@ class Aggregation:
 AGGREGATIONS: dict[str, Aggregation] = {}
 
 
-def register_aggregation(name: str, *, uses_alpha: bool = False):  # type: ignore[no-untyped-def]
+def register_aggregation(name: str, *, uses_alpha: bool = False) -> Callable[[Pool], Pool]:
     """Function decorator that adds a pooling function to :data:`AGGREGATIONS`."""
 
-    def add(
-        pool: Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray],
-    ) -> Callable[[np.ndarray, np.ndarray, np.ndarray | None], np.ndarray]:
+    def add(pool: Pool) -> Pool:
         AGGREGATIONS[name] = Aggregation(pool=pool, uses_alpha=uses_alpha)
         return pool
 

@@ -1,4 +1,27 @@
-"""Song-level summaries of a stream of windows, one per tagger kind, in bounded memory."""
+"""Song-level summaries of a stream of windows, one per tagger kind, in bounded memory: what
+:class:`~pipeline.inference.file_tagger.FileTagger` folds each batch of windows into.
+
+How windows become a song prediction depends on the tagger, through the registry
+:data:`SONG_AGGREGATORS` (key: :func:`aggregator_key`, ``"mean"`` for taggers with
+``aggregation="mean"``, else the tagger's ``kind``; add one with
+:func:`register_aggregator`). Each gives what ``tagger.predict_track`` and
+``tagger.embed_track`` give on the whole track's stored windows, in bounded memory:
+
+- ``"mean"`` (window networks): running means of the window probabilities and embeddings.
+- ``"network"`` (sequence models, e.g. the LSTM) and ``"embedding_sequence"`` (an LSTM on
+  a frozen network's window embeddings): the model reads the middle ``max_windows``
+  windows of the track, as in validation. The file header's length tells where that block
+  lies, so only those windows (float16 features, plus one on each side) are kept; when the
+  header is missing or wrong (some MP3s) the block is decoded again in a second pass.
+- ``"embedding_classifier"``: a linear classifier on the mean embedding, whose song logit
+  is the mean of the window logits: running means.
+- ``"bag_of_frames"``: the MLP on the codeword histogram of all the track's frames: running
+  sums of each window's histogram weighted by the frames it contributes (overlapping frames
+  once, as :func:`pipeline.features.windows.pool_sequence`).
+- any other ``aggregation="model"`` kind (fallback ``"buffer"``): the first windows up to the
+  checkpoint's ``max_duration_s`` (what the feature stage stored of a long track) are kept
+  and passed to ``predict_track``.
+"""
 
 from __future__ import annotations
 
@@ -168,9 +191,8 @@ class FrameHistogram:
     """Bag of frames: the MLP on the codeword histogram of every frame of the track.
 
     Each window contributes its first ``min(valid, hop_frames)`` frames (the last window all
-    its valid frames), as :func:`pipeline.features.windows.pool_sequence`; the track histogram is
-    the
-    frame-weighted mean of those per-window histograms.
+    its valid frames), as :func:`pipeline.features.windows.pool_sequence`; the track
+    histogram is the frame-weighted mean of those per-window histograms.
     """
 
     def __init__(self, tagger: Tagger, *, expected_windows: int | None, embed: bool) -> None:

@@ -1,5 +1,5 @@
-"""The embedding classifier: a frozen network's pooled track embedding and a linear classifier on
-it."""
+"""The embedding classifier: a frozen network's pooled track embedding and a linear classifier
+on it."""
 
 from __future__ import annotations
 

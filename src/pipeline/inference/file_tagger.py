@@ -1,39 +1,18 @@
-"""Tagging audio files with a checkpoint: a bounded-memory stream from a file to its tags.
+"""Tagging audio files with a checkpoint: :class:`FileTagger`, a bounded-memory stream from a
+file to its tags.
 
 :class:`FileTagger` runs the feature stage's own code path on a new file, with the
-checkpoint's settings: :func:`pipeline.io.audio.iter_windows` decodes, down-mixes and resamples
-the file in 60 s blocks and cuts the checkpoint's windows; the extractor rebuilt from
-``tagger.features`` (:func:`pipeline.features.extractors.make_extractor`) computes a few windows at
-a
-time; the features are rounded to float16 as the stores hold them, so the model sees exactly
-what it saw in training and evaluation; :func:`pipeline.features.windows.audio_frames` marks the
-frames
-of a padded tail. Each batch is scored (``predict_windows``, ``embed_windows``) and folded
-into the song prediction at once, so raw audio and features are never held for the whole
-file. What grows with the length of a file is only its per-window outputs: ``n_tags``
-probabilities (and ``D`` embedding values) per window, a few kB per hour.
-
-Song predictions
-----------------
-How windows become a song prediction depends on the tagger, through the registry
-:data:`SONG_AGGREGATORS` (key: ``"mean"`` for taggers with ``aggregation="mean"``, else the
-tagger's ``kind``). Each gives what ``tagger.predict_track`` and ``tagger.embed_track`` give on
-the whole track's stored windows, in bounded memory:
-
-- ``"mean"`` (window networks): running means of the window probabilities and embeddings.
-- ``"network"`` (sequence models, e.g. the LSTM) and ``"embedding_sequence"`` (an LSTM on
-  a frozen network's window embeddings): the model reads the middle ``max_windows``
-  windows of the track, as in validation. The file header's length tells where that block
-  lies, so only those windows (float16 features, plus one on each side) are kept; when the
-  header is missing or wrong (some MP3s) the block is decoded again in a second pass.
-- ``"embedding_classifier"``: a linear classifier on the mean embedding, whose song logit
-  is the mean of the window logits: running means.
-- ``"bag_of_frames"``: the MLP on the codeword histogram of all the track's frames: running
-  sums of each window's histogram weighted by the frames it contributes (overlapping frames
-  once, as :func:`pipeline.features.windows.pool_sequence`).
-- any other ``aggregation="model"`` kind (fallback ``"buffer"``): the first windows up to the
-  checkpoint's ``max_duration_s`` (what the feature stage stored of a long track) are kept
-  and passed to ``predict_track``.
+checkpoint's settings: :func:`pipeline.io.audio.iter_windows` decodes, down-mixes and
+resamples the file in 60 s blocks and cuts the checkpoint's windows; the extractor rebuilt
+from ``tagger.features`` (:func:`pipeline.features.extractors.make_extractor`) computes a few
+windows at a time; the features are rounded to float16 as the stores hold them, so the model
+sees exactly what it saw in training and evaluation; :func:`pipeline.features.windows.audio_frames`
+marks the frames of a padded tail. Each batch is scored (``predict_windows``,
+``embed_windows``) and folded into the song prediction at once by the tagger's song
+aggregator (:mod:`pipeline.inference.aggregators`), so raw audio and features are never held
+for the whole file. What grows with the length of a file is only its per-window outputs:
+``n_tags`` probabilities (and ``D`` embedding values) per window, a few kB per hour. The
+result is a :class:`~pipeline.inference.streaming.TagResult`.
 
 Length
 ------
@@ -120,7 +99,9 @@ class FileTagger:
         """(n, samples) windows -> (n, n_bins, n_frames) float16 features, as stored."""
         return self.extractor(np.stack(audio)).astype(np.float16)
 
-    def _batches(self, path: Path, info: DecodeInfo) -> Iterator[tuple[np.ndarray, list, bool]]:
+    def _batches(
+        self, path: Path, info: DecodeInfo
+    ) -> Iterator[tuple[np.ndarray, list[np.ndarray], bool]]:
         """(starts_s, audio windows, last) in batches; the last window is held back until
         the stream ends, so that its batch is known to be the last."""
         pending: list[tuple[float, np.ndarray]] = []
@@ -133,9 +114,12 @@ class FileTagger:
 
     def _valid(self, starts: np.ndarray, *, duration_s: float | None) -> np.ndarray:
         """Valid frames; ``duration_s`` None: windows known to be full of audio."""
+        end: np.ndarray | float
         if duration_s is None:  # not the last window: audio runs at least to its end
-            duration_s = starts + self.window.length / self.window.sample_rate
-        return audio_frames(starts_s=starts, duration_s=duration_s, features=self.features)
+            end = starts + self.window.length / self.window.sample_rate
+        else:
+            end = duration_s
+        return audio_frames(starts_s=starts, duration_s=end, features=self.features)
 
     def tag(self, path: str | Path) -> TagResult:
         """Tag one file.

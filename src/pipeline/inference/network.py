@@ -1,16 +1,16 @@
-"""Taggers: a checkpoint turned into predictions and embeddings for stored feature windows.
-
-:func:`load_tagger` reads a checkpoint (:mod:`pipeline.io.checkpoint`) and builds the tagger
-of its ``kind`` through :data:`TAGGER_KINDS`. Every tagger has the small interface of
-:class:`Tagger`; other kinds (two-stage bag-of-frames, classifiers on embeddings) register a
-factory with :func:`register_tagger`.
+"""The network tagger: a trained network of :mod:`pipeline.models` from a ``kind="network"``
+checkpoint, as a :class:`~pipeline.inference.registry.Tagger` (:class:`NetworkTagger`,
+registered under ``"network"``), and running a network on normalised windows, which
+training's validation shares: :func:`window_logits` (whole windows, or evenly spaced crops
+for crop-trained models) and :func:`sequence_steps` (the sequence length a sequence model
+is built for).
 
 Inputs are feature windows as stored (raw dB, float16 or float32), shape
 ``(n_windows, n_bins, n_frames)``, all from one track and in order for the ``*_track``
 methods, optionally with ``valid_frames`` (frames of each window that hold audio, see
-:func:`pipeline.features.windows.audio_frames`) so that crops and sequences skip the zero padding of
-a
-short track's last window.
+:func:`pipeline.features.windows.audio_frames`) so that crops and sequences skip the zero
+padding of a short track's last window. Other checkpoint kinds live in their own modules;
+:func:`pipeline.inference.loading.load_tagger` loads any of them.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from torch import nn
 
 from pipeline.errors import PipelineError
 from pipeline.features.settings import FeatureSettings
@@ -33,6 +32,7 @@ from pipeline.features.windows import (
 )
 from pipeline.inference.registry import Tagger, register_tagger
 from pipeline.models import build_model
+from pipeline.models.layers import TaggerNetwork
 from pipeline.numeric import sigmoid
 
 __all__ = ["NetworkTagger", "window_logits", "sequence_steps"]
@@ -51,7 +51,7 @@ def _chunked(
 
 
 def window_logits(
-    model: nn.Module,
+    model: TaggerNetwork,
     x: torch.Tensor,
     *,
     valid_frames: np.ndarray | None,
@@ -69,7 +69,7 @@ def window_logits(
 
     Parameters
     ----------
-    model : nn.Module
+    model : pipeline.models.layers.TaggerNetwork
         A ``"window"`` model, in eval mode.
     x : Tensor, shape (n_windows, n_bins, n_frames)
         Normalised windows, on the model's device.

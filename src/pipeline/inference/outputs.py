@@ -15,25 +15,36 @@ __all__ = ["EMBEDDING_WRITERS", "write_embeddings"]
 
 def _embedding_parts(results: Sequence[TagResult]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Track embeddings (n_files, D), window embeddings (n_windows, D), offsets (n_files+1)."""
-    missing = [r.path for r in results if r.embedding is None or r.window_embeddings is None]
+    track_rows: list[np.ndarray] = []
+    window_rows: list[np.ndarray] = []
+    missing: list[str] = []
+    for r in results:
+        if r.embedding is None or r.window_embeddings is None:
+            missing.append(r.path)
+        else:
+            track_rows.append(r.embedding)
+            window_rows.append(r.window_embeddings)
     if missing:
         raise PipelineError(f"no embeddings were computed for {missing[:3]!r}")
-    tracks = np.stack([r.embedding for r in results]).astype(np.float32)
-    windows = np.concatenate([r.window_embeddings for r in results]).astype(np.float32)
+    tracks = np.stack(track_rows).astype(np.float32)
+    windows = np.concatenate(window_rows).astype(np.float32)
     offsets = np.concatenate([[0], np.cumsum([r.n_windows for r in results])]).astype(np.int64)
     return tracks, windows, offsets
 
 
 def _write_npz(results: Sequence[TagResult], path: Path) -> None:
     tracks, windows, offsets = _embedding_parts(results)
-    np.savez(
-        path,
-        path=np.array([r.path for r in results], dtype=str),
-        embedding=tracks,
-        window_embedding=windows,
-        offsets=offsets,
-        window_start_s=np.concatenate([r.window_start_s for r in results]),
-    )
+    # An open file, not a name: np.savez appends ".npz" to any name not ending in it
+    # (lower case), and the suffix is matched in any case ("emb.NPZ").
+    with open(path, "wb") as handle:
+        np.savez(
+            handle,
+            path=np.array([r.path for r in results], dtype=str),
+            embedding=tracks,
+            window_embedding=windows,
+            offsets=offsets,
+            window_start_s=np.concatenate([r.window_start_s for r in results]),
+        )
 
 
 def _write_parquet(results: Sequence[TagResult], path: Path) -> None:
@@ -42,7 +53,11 @@ def _write_parquet(results: Sequence[TagResult], path: Path) -> None:
 
     tracks, windows, offsets = _embedding_parts(results)
     dim = tracks.shape[1]
-    paths, levels, positions, starts, rows = [], [], [], [], []
+    paths: list[str] = []
+    levels: list[str] = []
+    positions: list[int | None] = []
+    starts: list[float | None] = []
+    rows: list[np.ndarray] = []
     for k, result in enumerate(results):
         paths.append(result.path)
         levels.append("track")

@@ -1,6 +1,5 @@
 """The tagger protocol (what every trained model offers for prediction) and the registry of
-checkpoint
-kinds."""
+checkpoint kinds."""
 
 from __future__ import annotations
 

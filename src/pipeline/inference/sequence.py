@@ -18,6 +18,7 @@ from pipeline.inference.network import NetworkTagger
 from pipeline.inference.registry import Tagger, register_tagger, require_keys
 from pipeline.io.checkpoint import plain
 from pipeline.models import build_model
+from pipeline.models.layers import TaggerNetwork
 from pipeline.models.lstm import LSTMConfig
 from pipeline.models.registry import parse_hparams
 from pipeline.numeric import sigmoid
@@ -86,7 +87,7 @@ class EmbeddingSequenceConfig:
 
 
 def run_lstm(
-    model: nn.Module,
+    model: TaggerNetwork,
     sequences: Sequence[np.ndarray],
     *,
     embed: bool,
@@ -97,7 +98,7 @@ def run_lstm(
 
     Parameters
     ----------
-    model : nn.Module
+    model : pipeline.models.layers.TaggerNetwork
         The ``lstm`` architecture.
     sequences : sequence of np.ndarray, each shape (time_i, D)
     embed : bool

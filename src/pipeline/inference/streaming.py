@@ -1,4 +1,7 @@
-"""What streams through file tagging: batches of feature windows and the per-file result."""
+"""What streams through file tagging: the per-file result (:class:`TagResult`), a batch of
+feature windows with the tagger's outputs (:class:`WindowBatch`), the :data:`Reread`
+callback that decodes windows again, the batch sizes, and :func:`expected_windows`, the
+number of windows a file will give, read from its header."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
+from pipeline.errors import PipelineError
 from pipeline.io.audio import WindowSettings
 
 __all__ = ["TagResult", "WindowBatch", "expected_windows"]
@@ -40,7 +44,8 @@ class TagResult:
     tags : list of str
         The vocabulary, in output order.
     song_probs : np.ndarray, shape (n_tags,), float32
-        The song-level probabilities (see the module docstring for how they are made).
+        The song-level probabilities (:mod:`pipeline.inference.aggregators` says how they
+        are made).
     window_probs : np.ndarray, shape (n_windows, n_tags), float32
         The taggram: each window's probabilities (``sigmoid(predict_windows)``).
     window_start_s : np.ndarray, shape (n_windows,), float64
@@ -74,6 +79,18 @@ class TagResult:
     def n_windows(self) -> int:
         """Windows the file was cut into."""
         return len(self.window_start_s)
+
+    def track_embedding(self) -> np.ndarray:
+        """The track embedding, shape (D,).
+
+        Raises
+        ------
+        PipelineError
+            No embedding was computed (the file was tagged without ``embed=True``).
+        """
+        if self.embedding is None:
+            raise PipelineError(f"{self.path!r}: no embedding was computed")
+        return self.embedding
 
     def top(self, n: int) -> list[tuple[str, float]]:
         """The ``n`` most probable tags, most probable first (ties: vocabulary order).

@@ -8,7 +8,7 @@ stream. A 30 s clip is one block; a one-hour file never sits in memory whole.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -140,7 +140,7 @@ def iter_windows(
     settings: WindowSettings,
     block_s: float = 60.0,
     info: DecodeInfo | None = None,
-) -> Iterator[tuple[float, np.ndarray]]:
+) -> Generator[tuple[float, np.ndarray], None, None]:
     """Stream the fixed-length mono windows of an audio file.
 
     Parameters

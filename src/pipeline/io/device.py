@@ -6,7 +6,7 @@ import torch
 
 from pipeline.errors import ConfigError
 
-__all__ = []
+__all__ = ["torch_device"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -42,6 +42,19 @@ def _codecs(compression: str) -> list[Any] | None:
     raise ConfigError(f"storage.compression: {compression!r} is not one of {list(COMPRESSORS)}")
 
 
+def _array(group: zarr.Group, name: str) -> zarr.Array:
+    """The array ``name`` of ``group`` (a sub-group there is a malformed store)."""
+    node = group[name]
+    if not isinstance(node, zarr.Array):
+        raise PipelineError(f"{group.store_path}: {name!r} is a group, not an array")
+    return node
+
+
+def _read(array: zarr.Array) -> np.ndarray:
+    """All of ``array`` as a NumPy array."""
+    return np.asarray(array[:])
+
+
 class StoreWriter:
     """Append tracks' feature windows to a new store, in order; :meth:`close` writes the index.
 
@@ -142,7 +155,7 @@ class StoreWriter:
         ids = np.array(self._track_ids, dtype=np.dtypes.StringDType())
         g.create_array("track_id", shape=(n_tracks,), dtype=str, chunks=(max(n_tracks, 1),))
         if n_tracks:
-            g["track_id"][:] = ids
+            _array(g, "track_id")[:] = ids
         starts = np.concatenate(self._starts) if self._starts else np.zeros(0, np.float32)
         g.create_array("window_start_s", data=starts, chunks=(max(n_windows, 1),))
         g.create_array(
@@ -182,16 +195,20 @@ class FeatureStore:
     @property
     def windows(self) -> zarr.Array:
         """All windows, shape (n_windows, n_bins, n_frames), float16."""
-        return self.group["windows"]
+        return _array(self.group, "windows")
 
     def index(self) -> dict[str, np.ndarray]:
         """The per-track index arrays: ``track_id``, ``offsets``, ``duration_s``."""
         g = self.group
         return {
-            "track_id": np.asarray(g["track_id"][:], dtype=object),
-            "offsets": g["offsets"][:],
-            "duration_s": g["duration_s"][:],
+            "track_id": np.asarray(_read(_array(g, "track_id")), dtype=object),
+            "offsets": _read(_array(g, "offsets")),
+            "duration_s": _read(_array(g, "duration_s")),
         }
+
+    def window_starts(self) -> np.ndarray:
+        """Start time of every window in its track, shape (n_windows,), float32 as stored."""
+        return _read(_array(self.group, "window_start_s"))
 
     def checked_windows(self, *, features: Mapping[str, Any]) -> tuple[zarr.Array, np.ndarray]:
         """The windows array and window start times, after checking the feature settings.
@@ -217,10 +234,11 @@ class FeatureStore:
             raise PipelineError(
                 f"{str(self.path)!r} holds features {stored!r}, but {dict(features)!r} are expected"
             )
-        return group["windows"], group["window_start_s"][:].astype(np.float64)
+        starts = _read(_array(group, "window_start_s")).astype(np.float64)
+        return _array(group, "windows"), starts
 
     def track_windows(self, *, track: int) -> np.ndarray:
         """Windows of the ``track``-th track, shape (n_windows, n_bins, n_frames), float16."""
-        offsets = self.group["offsets"]
-        start, stop = (int(v) for v in offsets[track : track + 2])
-        return self.windows[start:stop]
+        offsets = _array(self.group, "offsets")
+        start, stop = (int(v) for v in np.asarray(offsets[track : track + 2]))
+        return np.asarray(self.windows[start:stop])

@@ -10,7 +10,6 @@ from pipeline.models import crnn, fcn, lstm, musicnn, sample_level, short_chunk
 from pipeline.models.registry import (
     ARCHITECTURES,
     Architecture,
-    TaggerModule,
     build_model,
     register,
 )
@@ -18,7 +17,6 @@ from pipeline.models.registry import (
 __all__ = [
     "ARCHITECTURES",
     "Architecture",
-    "TaggerModule",
     "build_model",
     "register",
     "crnn",

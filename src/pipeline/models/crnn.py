@@ -22,7 +22,7 @@ from torch import nn
 
 from pipeline.models.layers import (
     ConvBlock2d,
-    Tagger,
+    TaggerNetwork,
     check_activation,
     check_dropout,
     check_input,
@@ -73,7 +73,7 @@ class CRNNConfig:
 
 
 @register("crnn", config=CRNNConfig)
-class CRNN(Tagger):
+class CRNN(TaggerNetwork):
     """Four convolutional blocks, then a GRU over time.
 
     Parameters

@@ -21,7 +21,7 @@ from torch import nn
 from pipeline.errors import ConfigError
 from pipeline.models.layers import (
     ConvBlock2d,
-    Tagger,
+    TaggerNetwork,
     check_activation,
     check_dropout,
     check_input,
@@ -69,7 +69,7 @@ class FCNConfig:
 
 
 @register("fcn", config=FCNConfig)
-class FCN(Tagger):
+class FCN(TaggerNetwork):
     """Fully convolutional network (FCN-4 / FCN-5) on log-mel windows.
 
     Parameters

@@ -5,7 +5,7 @@
 - :class:`AutoPool`: learned per-tag pooling of window predictions into song predictions
   (McFee, Salamon & Bello 2018).
 - :func:`pool_schedule`: a paper's pooling kernels, clamped so that any input size works.
-- :class:`Tagger`: the base class (``forward = classifier(embed(x))``).
+- :class:`TaggerNetwork`: the base class (``forward = classifier(embed(x))``).
 - :func:`count_parameters`, and small validators that raise :class:`ConfigError`.
 """
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from numbers import Integral, Real
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -30,7 +31,7 @@ __all__ = [
     "check_positive",
     "check_window",
     "pool_schedule",
-    "Tagger",
+    "TaggerNetwork",
 ]
 
 #: Activation name (a config value) -> module class.
@@ -208,14 +209,14 @@ class AutoPool(nn.Module):
         return (p * weights).sum(dim=1)  # (B, K)
 
 
-class Tagger(nn.Module):
+class TaggerNetwork(nn.Module):
     """Base of every architecture: ``forward(x) = classifier(embed(x))``.
 
     Subclasses set :attr:`input_kind`, :attr:`embedding_dim`, a ``classifier`` module taking
     (batch, embedding_dim) to (batch, n_tags) logits, and implement :meth:`embed`.
     """
 
-    input_kind: str = "window"
+    input_kind: ClassVar[str] = "window"
     embedding_dim: int
     classifier: nn.Module
 

@@ -23,7 +23,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.models.layers import Tagger, check_dropout, check_input, check_positive
+from pipeline.models.layers import TaggerNetwork, check_dropout, check_input, check_positive
 from pipeline.models.registry import register
 
 __all__ = ["LSTMTagger", "LSTMConfig"]
@@ -64,7 +64,7 @@ class LSTMConfig:
 
 
 @register("lstm", config=LSTMConfig)
-class LSTMTagger(Tagger):
+class LSTMTagger(TaggerNetwork):
     """LSTM summary of a track, then an MLP to logits.
 
     Parameters

@@ -31,7 +31,7 @@ from torch import nn
 
 from pipeline.errors import ConfigError
 from pipeline.models.layers import (
-    Tagger,
+    TaggerNetwork,
     check_dropout,
     check_input,
     check_positive,
@@ -108,6 +108,8 @@ class _TimbralBlock(nn.Module):
     its backward pass is several times slower than this GEMM.
     """
 
+    place: torch.Tensor  # buffer (n_offsets, n_bins, height), set in __init__
+
     def __init__(self, *, filters: int, height: int, width: int, n_bins: int) -> None:
         super().__init__()
         self.filters, self.width = filters, width
@@ -183,7 +185,7 @@ class _MidConv(nn.Module):
 
 
 @register("musicnn", config=MusicnnConfig)
-class Musicnn(Tagger):
+class Musicnn(TaggerNetwork):
     """The musicnn tagger.
 
     Parameters

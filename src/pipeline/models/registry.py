@@ -14,40 +14,27 @@ Every architecture is an ``nn.Module`` with a typed, keyword-only config datacla
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Protocol
-
-from torch import nn
+from typing import Any, TypeVar
 
 from pipeline.errors import ConfigError
+from pipeline.models.layers import TaggerNetwork
 
 __all__ = [
     "ARCHITECTURES",
     "Architecture",
-    "TaggerModule",
     "build_model",
     "register",
     "parse_hparams",
 ]
 
 
-class TaggerModule(Protocol):
-    """What every registered model provides (see the module docstring)."""
-
-    input_kind: ClassVar[str]
-    embedding_dim: int
-
-    def forward(self, x: Any, lengths: Any = None) -> Any: ...
-
-    def embed(self, x: Any, lengths: Any = None) -> Any: ...
-
-
 @dataclass(frozen=True)
 class Architecture:
     """A registered architecture: its module class and its config dataclass."""
 
-    module: type[nn.Module]
+    module: type[TaggerNetwork]
     config: type
 
 
@@ -55,10 +42,13 @@ class Architecture:
 ARCHITECTURES: dict[str, Architecture] = {}
 
 
-def register(name: str, *, config: type):  # type: ignore[no-untyped-def]
+_T = TypeVar("_T", bound=type[TaggerNetwork])
+
+
+def register(name: str, *, config: type) -> Callable[[_T], _T]:
     """Class decorator that adds an architecture to :data:`ARCHITECTURES`."""
 
-    def add(module: type[nn.Module]) -> type[nn.Module]:
+    def add(module: _T) -> _T:
         ARCHITECTURES[name] = Architecture(module=module, config=config)
         return module
 
@@ -72,7 +62,7 @@ def build_model(
     n_bins: int,
     n_frames: int,
     hparams: Mapping[str, Any] | None = None,
-) -> nn.Module:
+) -> TaggerNetwork:
     """Build a registered architecture.
 
     Parameters
@@ -90,8 +80,8 @@ def build_model(
 
     Returns
     -------
-    nn.Module
-        Following :class:`TaggerModule`.
+    TaggerNetwork
+        The architecture's :class:`~pipeline.models.layers.TaggerNetwork`.
     """
     if architecture not in ARCHITECTURES:
         raise ConfigError(f"architecture {architecture!r} is not one of {sorted(ARCHITECTURES)}")

@@ -22,7 +22,7 @@ from torch import nn
 
 from pipeline.errors import PipelineError
 from pipeline.models.layers import (
-    Tagger,
+    TaggerNetwork,
     check_dropout,
     check_input,
     check_positive,
@@ -71,7 +71,7 @@ class _SampleBlock(nn.Module):
 
 
 @register("sample_level", config=SampleLevelConfig)
-class SampleLevelCNN(Tagger):
+class SampleLevelCNN(TaggerNetwork):
     """Sample-level CNN (3^9 model).
 
     Parameters
@@ -119,11 +119,12 @@ class SampleLevelCNN(Tagger):
         x : Tensor, shape (batch, n_bins, n_samples) or (batch, n_samples) for mono
         lengths : ignored
         """
+        given = tuple(x.shape)
         if x.dim() == 2 and self.n_bins == 1:
             x = x.unsqueeze(1)  # (B, 1, N)
         if x.dim() != 3 or x.shape[1] != self.n_bins or x.shape[2] < 3:
             raise PipelineError(
-                f"sample_level: input of shape {tuple(x.shape)} is not "
+                f"sample_level: input of shape {given} is not "
                 f"(batch, {self.n_bins}, n_samples >= 3)"
             )
         h = self.stem(x)  # (B, c, N // 3)

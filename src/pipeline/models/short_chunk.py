@@ -22,7 +22,7 @@ from torch import nn
 
 from pipeline.models.layers import (
     ConvBlock2d,
-    Tagger,
+    TaggerNetwork,
     check_dropout,
     check_input,
     check_positive,
@@ -85,7 +85,7 @@ class _ResBlock(nn.Module):
         return torch.relu(h + self.shortcut(x))
 
 
-class _ShortChunk(Tagger):
+class _ShortChunk(TaggerNetwork):
     """Shared input norm, head and embedding of the two short-chunk models."""
 
     input_kind: ClassVar[str] = "window"

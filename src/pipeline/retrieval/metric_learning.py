@@ -1,13 +1,14 @@
-"""Metric learning for retrieval: a projection of track embeddings trained with a triplet loss on
-tag
-overlap."""
+"""Metric learning for retrieval: a projection of track embeddings in which cosine similarity
+follows tag overlap, trained with a triplet loss (:func:`train_projection`, in the one training
+loop :func:`pipeline.training.loop.fit`), applied with :func:`project`, and saved and loaded
+as a plain dict (:func:`save_projection`, :func:`load_projection`). The method is described in
+:mod:`pipeline.retrieval.metrics`."""
 
 from __future__ import annotations
 
 import logging
 import math
 import pickle
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -21,6 +22,7 @@ from torch import nn
 from pipeline.errors import ConfigError, PipelineError, check_int
 from pipeline.io.checkpoint import check_plain, save_torch
 from pipeline.retrieval.metrics import OVERSAMPLE, check_matrix, check_retrieval, retrieval_metrics
+from pipeline.training.loop import fit
 
 __all__ = [
     "HISTORY_COLUMNS",
@@ -127,6 +129,7 @@ class _Projector(nn.Module):
 
     def __init__(self, *, input_dim: int, hidden: int, dim: int) -> None:
         super().__init__()
+        self.dim = dim
         if hidden > 0:
             self.net = nn.Sequential(
                 nn.Linear(input_dim, hidden), nn.ReLU(), nn.Linear(hidden, dim)
@@ -243,11 +246,11 @@ def train_projection(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     x = torch.from_numpy(((train_x - mean) / std).astype(np.float32))
     miner = _TripletMiner(train_hot)
+    n_triplets = 0
 
-    rows: list[dict[str, Any]] = []
-    best_value, best_epoch, best_state = -math.inf, 0, None
-    for epoch in range(1, config.epochs + 1):
-        started = time.perf_counter()
+    def batches(epoch: int) -> list[torch.Tensor]:
+        """The epoch's triplets, mined with the current projection, shuffled, in batches."""
+        nonlocal n_triplets
         current = _embed(model, train_x, mean=mean, std=std)
         triplets = miner.mine(
             rng=rng,
@@ -261,54 +264,51 @@ def train_projection(
                 "overlaps to it"
             )
         triplets = triplets[rng.permutation(len(triplets))]
-        model.train()
-        total_loss = 0.0
-        for start in range(0, len(triplets), config.batch_size):
-            batch = torch.from_numpy(triplets[start : start + config.batch_size])  # (B, 3)
-            anchor, positive, negative = (model(x[batch[:, j]]) for j in range(3))  # (B, dim)
-            d_ap = 1.0 - (anchor * positive).sum(dim=1)
-            d_an = 1.0 - (anchor * negative).sum(dim=1)
-            loss = torch.relu(config.margin + d_ap - d_an).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total_loss += float(loss.detach()) * len(batch)
-        value = valid_map(model)
-        rows.append(
-            {
-                "epoch": epoch,
-                "loss": total_loss / len(triplets),
-                "valid_map_at_k": value,
-                "n_triplets": len(triplets),
-            }
-        )
-        log.info(
-            "epoch %d: loss %.4f, valid MAP@%d %.4f, %d triplets (%.1f s)",
-            epoch,
-            rows[-1]["loss"],
-            k,
-            value,
-            len(triplets),
-            time.perf_counter() - started,
-        )
-        if value > best_value:
-            best_value, best_epoch = value, epoch
-            best_state = {name: t.detach().clone() for name, t in model.state_dict().items()}
-        elif epoch - best_epoch >= config.patience:
-            break
+        n_triplets = len(triplets)
+        return [
+            torch.from_numpy(triplets[start : start + config.batch_size])  # (B, 3)
+            for start in range(0, len(triplets), config.batch_size)
+        ]
 
-    assert best_state is not None  # at least one epoch ran and MAP is a number
+    def batch_loss(batch: torch.Tensor) -> tuple[torch.Tensor, float]:
+        anchor, positive, negative = (model(x[batch[:, j]]) for j in range(3))  # (B, dim)
+        d_ap = 1.0 - (anchor * positive).sum(dim=1)
+        d_an = 1.0 - (anchor * negative).sum(dim=1)
+        return torch.relu(config.margin + d_ap - d_an).mean(), float(len(batch))
+
+    state = fit(
+        model=model,
+        optimizer=optimizer,
+        epochs=config.epochs,
+        batches=batches,
+        batch_loss=batch_loss,
+        validate=lambda epoch: {"valid_map_at_k": valid_map(model), "n_triplets": n_triplets},
+        monitor="valid_map_at_k",
+        patience=config.patience,
+        name="triplet projection",
+    )
+    best = state.best
+    assert best is not None  # at least one epoch ran
+    rows = [
+        {
+            "epoch": row["epoch"],
+            "loss": row["train_loss"],
+            "valid_map_at_k": row["valid_map_at_k"],
+            "n_triplets": row["n_triplets"],
+        }
+        for row in state.history
+    ]
     projection = {
         "kind": PROJECTION_KIND,
         "config": config.to_dict(),
         "input_dim": int(train_x.shape[1]),
         "mean": [float(v) for v in mean],
         "std": [float(v) for v in std],
-        "state_dict": best_state,
+        "state_dict": best.state_dict,
         "selection": {
             "criterion": f"best valid MAP@{k} (tag Jaccard >= {relevance_threshold})",
-            "epoch": int(best_epoch),
-            "valid_map_at_k": float(best_value),
+            "epoch": int(best.epoch),
+            "valid_map_at_k": float(best.value),
         },
     }
     return projection, pd.DataFrame(rows, columns=HISTORY_COLUMNS)
@@ -406,7 +406,7 @@ def _embed(model: _Projector, x: np.ndarray, *, mean: np.ndarray, std: np.ndarra
             block = ((x[start : start + 8192] - mean) / std).astype(np.float32)
             out.append(model(torch.from_numpy(block)).numpy())
     if not out:
-        return np.zeros((0, model.net[-1].out_features), dtype=np.float32)
+        return np.zeros((0, model.dim), dtype=np.float32)
     return np.concatenate(out).astype(np.float32, copy=False)
 
 

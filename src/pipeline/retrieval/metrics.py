@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import PipelineError
+from pipeline.numeric import l2_normalise
 
 __all__ = [
     "METRIC_KEYS",
@@ -423,10 +424,8 @@ def _mask_self(block: np.ndarray, *, start: int, value: float) -> None:
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (float32); zero rows stay zero."""
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1.0).astype(np.float32)
+    """Rows scaled to unit L2 norm in float32, (n, D) -> (n, D); zero rows stay zero."""
+    return l2_normalise(np.asarray(x, dtype=np.float32))
 
 
 def _jaccard(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ A new file is embedded the same way (:class:`pipeline.inference.file_tagger.File
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,23 +31,17 @@ import pyarrow.parquet as pq
 
 from pipeline.errors import PipelineError
 from pipeline.evaluation.predict import embedding_matrix
-from pipeline.evaluation.tables import write_table
+from pipeline.numeric import l2_normalise
 from pipeline.retrieval.metric_learning import (
-    TripletConfig,
     load_projection,
     project,
-    save_projection,
-    train_projection,
 )
-from pipeline.retrieval.metrics import chance_metrics, nearest, retrieval_metrics
+from pipeline.retrieval.metrics import nearest
 
 __all__ = [
     "METADATA_KEY",
     "SimilarityIndex",
     "build_index",
-    "evaluate_retrieval",
-    "train_metric_projection",
-    "write_retrieval_table",
     "index_metadata",
     "load_index",
     "write_with_metadata",
@@ -67,8 +61,10 @@ def index_metadata(*, checkpoint: str | Path, projection: str | Path | None) -> 
 
 
 def _normalised(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return (matrix / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    """Rows of unit L2 norm, (n, D) -> (n, D) float32, normalised in the input's dtype (unlike
+    :func:`pipeline.retrieval.metrics.cosine_similarity`, which casts first); zero rows stay
+    zero."""
+    return l2_normalise(matrix).astype(np.float32)
 
 
 def build_index(
@@ -249,152 +245,3 @@ def load_index(path: str | Path, *, checkpoint: str | Path | None = None) -> Sim
 # --------------------------------------------------------------------------------------------
 # Retrieval evaluation (rules metric_learning, evaluate_retrieval, retrieval_table)
 # --------------------------------------------------------------------------------------------
-
-#: Columns of the retrieval table, in order.
-RETRIEVAL_COLUMNS = [
-    "dataset",
-    "model",
-    "space",
-    "dim",
-    "map_at_k",
-    "recall_at_k",
-    "mrr",
-    "ndcg_at_k",
-    "n_queries",
-    "n_tracks",
-]
-
-
-def _split_part(embeddings: pd.DataFrame, split: str) -> tuple[np.ndarray, list[list[str]]]:
-
-    part = embeddings[embeddings["split"] == split]
-    if len(part) < 2:
-        raise PipelineError(f"split {split!r} has {len(part)} embedded track(s); need at least 2")
-    return embedding_matrix(part), [list(t) for t in part["tags"]]
-
-
-def train_metric_projection(
-    *,
-    embeddings: pd.DataFrame,
-    retrieval: Mapping[str, Any],
-    out_projection: str | Path,
-    out_history: str | Path,
-) -> None:
-    """Train the triplet projection on the train split (valid split picks the epoch).
-
-    Parameters
-    ----------
-    embeddings : pd.DataFrame
-        From :func:`pipeline.evaluation.predict.embed_tracks` (``split``, ``tags``, ``embedding``).
-    retrieval : mapping
-        The ``retrieval:`` config (``k``, ``relevance_threshold``, ``metric_learning``).
-    out_projection, out_history : str or Path
-    """
-    settings = {k: v for k, v in retrieval["metric_learning"].items() if k != "enabled"}
-    train_x, train_tags = _split_part(embeddings, "train")
-    valid_x, valid_tags = _split_part(embeddings, "valid")
-    projection, history = train_projection(
-        train_embeddings=train_x,
-        train_tags=train_tags,
-        valid_embeddings=valid_x,
-        valid_tags=valid_tags,
-        config=TripletConfig.from_dict(settings),
-        k=int(retrieval["k"]),
-        relevance_threshold=float(retrieval["relevance_threshold"]),
-    )
-    save_projection(projection, out_projection)
-    Path(out_history).parent.mkdir(parents=True, exist_ok=True)
-    history.to_csv(out_history, index=False)
-
-
-def evaluate_retrieval(
-    *,
-    embeddings: pd.DataFrame,
-    projection: str | Path | None,
-    split: str,
-    k: int,
-    relevance_threshold: float,
-) -> list[dict[str, Any]]:
-    """Retrieval metrics of one model's spaces on one split.
-
-    Returns
-    -------
-    list of dict
-        One per space: ``"tagger"`` (the model's own embeddings), ``"triplet"`` (the
-        projection, when given) and ``"random"`` (chance), each with ``space``, ``dim`` and
-        the metrics of :func:`pipeline.retrieval.metrics.retrieval_metrics`.
-    """
-    x, tags = _split_part(embeddings, split)
-    spaces: list[tuple[str, np.ndarray]] = [("tagger", x)]
-    if projection is not None:
-        spaces.append(("triplet", project(projection=load_projection(projection), embeddings=x)))
-    rows = []
-    for space, matrix in spaces:
-        metrics = retrieval_metrics(
-            embeddings=matrix, tags=tags, k=k, relevance_threshold=relevance_threshold
-        )
-        rows.append({"space": space, "dim": int(matrix.shape[1]), **_shown(metrics)})
-    chance = chance_metrics(tags=tags, k=k, relevance_threshold=relevance_threshold, repeats=3)
-    rows.append({"space": "random", "dim": 0, **_shown(chance)})
-    return rows
-
-
-def _shown(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The metrics and counts of the table (the settings are stated in its caption)."""
-    keep = ("map_at_k", "recall_at_k", "mrr", "ndcg_at_k", "n_queries", "n_tracks")
-    return {key: metrics[key] for key in keep}
-
-
-def write_retrieval_table(
-    *,
-    metrics: Sequence[str | Path],
-    out_csv: str | Path,
-    out_md: str | Path,
-    out_html: str | Path,
-    split: str,
-    k: int,
-    relevance_threshold: float,
-) -> pd.DataFrame:
-    """Join the ``metrics.json`` of :func:`evaluate_retrieval` into one table."""
-    rows = [row for path in metrics for row in json.loads(Path(path).read_text())]
-    table = pd.DataFrame(rows)
-    # the random ranking depends on the split's tags only: one row per dataset
-    chance = table["space"] == "random"
-    first = ~table.loc[chance].duplicated(["dataset"])
-    table = pd.concat([table.loc[~chance], table.loc[chance][first].assign(model="(any)")])
-    table = table[
-        [c for c in RETRIEVAL_COLUMNS if c in table]
-        + [c for c in table if c not in RETRIEVAL_COLUMNS]
-    ]
-    table = table.sort_values(
-        ["dataset", "map_at_k", "model"], ascending=[True, False, True], kind="stable"
-    ).reset_index(drop=True)
-    caption = [
-        f"Split: {split}; every track queries the other tracks of the split by cosine similarity.",
-        f"Relevant: Jaccard overlap of the two tracks' tags >= {relevance_threshold} "
-        f"(MAP@{k}, Recall@{k}, MRR); nDCG@{k} uses the overlap as graded relevance.",
-        "Spaces: tagger = the model's own track embedding; triplet = a projection of it "
-        "trained with a triplet loss on the tag-similarity ranking (train split, epoch "
-        "chosen on valid); random = a random ranking (chance).",
-        "MAP, Recall and MRR are means over the queries with at least one relevant track "
-        "(n_queries); nDCG over the queries sharing at least one tag with another track.",
-    ]
-    renamed = table.rename(
-        columns={
-            "map_at_k": f"map@{k}",
-            "recall_at_k": f"recall@{k}",
-            "ndcg_at_k": f"ndcg@{k}",
-        }
-    )
-    write_table(
-        table=renamed,
-        out_csv=out_csv,
-        out_md=out_md,
-        out_html=out_html,
-        title="Retrieval",
-        caption=caption,
-        best_metric=f"map@{k}",
-        best_within=["dataset"],
-        highlight="model",
-    )
-    return renamed

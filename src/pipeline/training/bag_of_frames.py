@@ -1,8 +1,11 @@
-"""Bag of frames: a K-means codebook of feature frames, codeword histograms, an MLP.
+"""Training the bag-of-frames tagger (``bag_of_frames``): :func:`train_bag_of_frames` samples
+frames, fits the codebook, computes the histograms and trains the MLP.
 
 The seed thesis' baseline (after Aucouturier & Pachet's bag-of-frames and its codebook
 variants, e.g. Hoffman, Blei & Cook 2009): a track is the distribution of its frames over
-a codebook, whatever their order.
+a codebook, whatever their order. The codebook and histograms are
+:mod:`pipeline.features.codebook`; the settings, the MLP and the tagger that reads the
+checkpoint are :mod:`pipeline.inference.bag_of_frames`. Training:
 
 1. Frames: the stored MFCC or log-mel frame vectors that hold audio (the zero padding of a
    short track's last window is dropped; overlapping windows count once, the rule of
@@ -16,8 +19,9 @@ a codebook, whatever their order.
    A window's histogram uses that window's frames only.
 4. Classifier: histograms standardised with the train split's mean and std, then a one
    hidden-layer MLP (:class:`HistogramMLP`) that returns logits, trained with masked
-   ``BCEWithLogitsLoss`` and Adam on the train split; the epoch with the best validation
-   macro ROC-AUC (song level) is kept, with early stopping after ``patience`` epochs.
+   ``BCEWithLogitsLoss`` and Adam on the train split in :func:`pipeline.training.loop.fit`;
+   the epoch with the best validation macro ROC-AUC (song level) is kept, with early
+   stopping after ``patience`` epochs.
 
 Why a torch MLP rather than :class:`sklearn.neural_network.MLPClassifier`: the epoch is
 chosen on the pipeline's own validation split and metric (``MLPClassifier``'s early stopping
@@ -51,13 +55,13 @@ from pipeline.io.checkpoint import FORMAT_VERSION
 from pipeline.io.device import torch_device
 from pipeline.models.layers import count_parameters
 from pipeline.models.registry import parse_hparams
-from pipeline.training.config import TrainConfig, learning_rate, masked_bce
+from pipeline.numeric import json_float
+from pipeline.training.config import TrainConfig, masked_bce
+from pipeline.training.loop import LoopState, cosine_schedule, fit
 from pipeline.training.two_stage import (
     StoreReader,
     budget_summary,
     fit_scaler,
-    improves,
-    json_float,
     song_metrics,
     split_data,
     write_outputs,
@@ -150,8 +154,10 @@ def _fit_mlp(
     y_valid: np.ndarray,
     config: BagOfFramesConfig,
     cfg: TrainConfig,
-) -> tuple[dict[str, Any], list[dict[str, float]], int]:
-    """Train the MLP; the best epoch on the valid split, the history, and the parameters.
+    progress: bool,
+) -> tuple[LoopState, int]:
+    """Train the MLP in :func:`pipeline.training.loop.fit`; the loop's end state (best epoch
+    on the valid split, history) and the MLP's parameter count.
 
     Parameters
     ----------
@@ -178,60 +184,27 @@ def _fit_mlp(
             for a in (x_train, y_train, m_train)
         )
         xv = torch.from_numpy(np.ascontiguousarray(x_valid, np.float32))
-        steps_per_epoch = math.ceil(len(xt) / cfg.batch_size)
-        total_steps = cfg.epochs * steps_per_epoch
-        warmup_steps = int(round(cfg.warmup_epochs * steps_per_epoch))
-        history: list[dict[str, float]] = []
-        best: dict[str, Any] = {"epoch": 0, "value": None, "pr_auc": math.nan, "state_dict": None}
-        step, bad_epochs = 0, 0
-        for epoch in range(1, cfg.epochs + 1):
-            if bad_epochs >= cfg.patience:
-                break
-            started = time.perf_counter()
-            mlp.train()
-            loss_sum, label_sum, lr = 0.0, 0.0, cfg.lr
-            for batch in torch.randperm(len(xt), generator=generator).split(cfg.batch_size):
-                lr = learning_rate(
-                    step=step,
-                    total_steps=total_steps,
-                    warmup_steps=warmup_steps,
-                    base_lr=cfg.lr,
-                    min_lr=cfg.lr * cfg.min_lr_fraction,
-                )
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                optimizer.zero_grad(set_to_none=True)
-                loss = masked_bce(mlp(xt[batch]), yt[batch], mt[batch])
-                loss.backward()
-                optimizer.step()
-                step += 1
-                observed = float(mt[batch].sum())
-                loss_sum += float(loss.detach()) * observed
-                label_sum += observed
-            mlp.eval()
-            with torch.no_grad():
-                metrics = song_metrics(y_valid, mlp(xv).numpy())
-            history.append(
-                {
-                    "epoch": epoch,
-                    "train_loss": loss_sum / max(label_sum, 1.0),
-                    **metrics,
-                    "lr": lr,
-                    "seconds": time.perf_counter() - started,
-                }
-            )
-            value = metrics["valid_roc_auc"]
-            if improves(value, best["value"]):
-                best = {
-                    "epoch": epoch,
-                    "value": value,
-                    "pr_auc": metrics["valid_pr_auc"],
-                    "state_dict": {k: v.detach().clone() for k, v in mlp.state_dict().items()},
-                }
-                bad_epochs = 0
-            else:
-                bad_epochs += 1
-    return best, history, n_params
+
+        def batches(epoch: int) -> tuple[torch.Tensor, ...]:
+            return torch.randperm(len(xt), generator=generator).split(cfg.batch_size)
+
+        def batch_loss(batch: torch.Tensor) -> tuple[torch.Tensor, float]:
+            return masked_bce(mlp(xt[batch]), yt[batch], mt[batch]), float(mt[batch].sum())
+
+        state = fit(
+            model=mlp,
+            optimizer=optimizer,
+            epochs=cfg.epochs,
+            batches=batches,
+            batch_loss=batch_loss,
+            validate=lambda epoch: song_metrics(y_valid, mlp(xv).numpy()),
+            monitor="valid_roc_auc",
+            patience=cfg.patience,
+            schedule=cosine_schedule(cfg=cfg, steps_per_epoch=math.ceil(len(xt) / cfg.batch_size)),
+            name="bag_of_frames",
+            progress=progress,
+        )
+    return state, n_params
 
 
 def train_bag_of_frames(
@@ -330,7 +303,7 @@ def train_bag_of_frames(
     scale_mean, scale_std = fit_scaler(h_train)  # (K,) each, over every train-split track
 
     kept = train.budget
-    best, history, mlp_params = _fit_mlp(
+    fitted, mlp_params = _fit_mlp(
         x_train=(h_train[kept] - scale_mean) / scale_std,
         y_train=train.labels[kept],
         m_train=train.masks[kept],
@@ -338,8 +311,10 @@ def train_bag_of_frames(
         y_valid=valid.labels,
         config=config,
         cfg=cfg,
+        progress=progress,
     )
-    if best["state_dict"] is None:
+    best, history = fitted.best, fitted.history
+    if best is None:
         raise PipelineError(f"{architecture}: no epoch was trained (epochs={cfg.epochs})")
     checkpoint = {
         "format_version": FORMAT_VERSION,
@@ -359,18 +334,18 @@ def train_bag_of_frames(
         "classifier": {
             "hidden": config.hidden,
             "dropout": float(config.dropout),
-            "state_dict": best["state_dict"],
+            "state_dict": best.state_dict,
         },
-        "selection": {"criterion": SELECTION, "epoch": int(best["epoch"]), "value": best["value"]},
+        "selection": {"criterion": SELECTION, "epoch": int(best.epoch), "value": best.value},
     }
     n_params = codebook.size + scale_mean.size + scale_std.size + mlp_params
     summary = {
         "architecture": str(architecture),
         "params": int(n_params),
         "train_time_s": time.perf_counter() - started,
-        "best_epoch": int(best["epoch"]),
-        "best_valid_roc_auc": json_float(best["value"]),
-        "best_valid_pr_auc": json_float(best["pr_auc"]),
+        "best_epoch": int(best.epoch),
+        "best_valid_roc_auc": json_float(best.value),
+        "best_valid_pr_auc": json_float(best.metrics["valid_pr_auc"]),
         "epochs_run": len(history),
         "stopped_early": bool(len(history) < cfg.epochs),
         "device": "cpu",

@@ -1,6 +1,6 @@
-"""Training settings shared by every trainer: ``TrainConfig``, the learning-rate schedule, the
-masked
-loss, history columns and selection texts."""
+"""Training settings shared by every trainer: :class:`TrainConfig`, the learning-rate
+schedule (:func:`learning_rate`), the masked loss (:func:`masked_bce`), the settings a
+resumed run may change and the texts that state how a checkpoint's epoch is chosen."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ class TrainConfig:
     seed : int
         Seeds weights, shuffling, crops, dropout and the label budget.
     label_fraction : float
-        Fraction of the training tracks used (label budget, :mod:`pipeline.data`).
+        Fraction of the training tracks used (label budget, :mod:`pipeline.training.loaders`).
     tag_label_fraction : float
         Probability that a training (track, tag) label is observed (label budget).
     eval_chunks : int

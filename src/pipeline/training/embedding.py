@@ -1,4 +1,6 @@
-"""Frozen network embeddings + a linear classifier (``embedding_svm``).
+"""Training ``embedding_svm`` (frozen network embeddings + a linear classifier,
+:func:`train_embedding_classifier`), and the frozen network that it and ``embedding_lstm``
+embed with (:func:`frozen_network`). The tagger is :mod:`pipeline.inference.embedding`.
 
 Two-stage tagging as in Pons & Serra, "Randomly weighted CNNs for (music) audio
 classification" (ICASSP 2019), where the embeddings of a network with random, untrained
@@ -10,8 +12,8 @@ from a trained tagger:
    its path; its architecture, hyper-parameters, weights, band statistics and crop settings
    are used). The network is frozen and runs in eval mode.
 2. Embeddings: ``model.embed`` of each window (a crop model: the mean over
-   ``eval_chunks`` crops, as :func:`pipeline.inference.network.window_logits`), mean-pooled over the
-   track's windows, standardised with the train split's mean and std.
+   ``eval_chunks`` crops, as :func:`pipeline.inference.network.window_logits`), mean-pooled
+   over the track's windows, standardised with the train split's mean and std.
 3. Classifier: one linear model per tag (one-vs-rest) with balanced class weights:
    :class:`sklearn.linear_model.LogisticRegression` (``"logistic"``) or
    :class:`sklearn.svm.LinearSVC` (``"svm"``, whose decision function is used as logits).
@@ -47,14 +49,14 @@ from pipeline.io.checkpoint import FORMAT_VERSION, load_checkpoint, network_chec
 from pipeline.io.device import torch_device
 from pipeline.models.layers import count_parameters
 from pipeline.models.registry import ARCHITECTURES, build_model, parse_hparams
+from pipeline.numeric import json_float
 from pipeline.training.config import TrainConfig
 from pipeline.training.linear import fit_linear, masked_log_loss
+from pipeline.training.loop import improves
 from pipeline.training.two_stage import (
     StoreReader,
     budget_summary,
     fit_scaler,
-    improves,
-    json_float,
     song_metrics,
     split_data,
     write_outputs,

@@ -1,4 +1,5 @@
-"""Frozen network embeddings per window + a sequence-to-one LSTM (``embedding_lstm``).
+"""Training ``embedding_lstm``: frozen network embeddings per window, a sequence-to-one LSTM
+on them (:func:`train_embedding_sequence`).
 
 The seed thesis' ``lstm`` over per-window CNN features: a song of up to ~5 minutes is the
 sequence of its windows' embeddings, which an LSTM summarises and an MLP turns into tags.
@@ -9,21 +10,20 @@ sequence of its windows' embeddings, which an LSTM summarises and an MLP turns i
    into ``weights``), or a registered window architecture with seeded random weights
    (``network``, ``network_hparams``).
 2. Sequences: the track's middle ``train.max_windows`` consecutive windows (all of a shorter
-   track; the block :class:`pipeline.training.datasets.TrackSequenceDataset` validates on, also in
-   training), each window's ``model.embed`` (a crop model: the mean over ``eval_chunks``
-   crops, as :func:`pipeline.inference.network.window_logits`), standardised with the mean and std
-   of
-   the train split's window embeddings. Each split's sequences are computed once.
+   track; the block :class:`pipeline.training.loaders.TrackSequenceDataset` validates on,
+   also in training), each window's ``model.embed`` (a crop model: the mean over
+   ``eval_chunks`` crops, as :func:`pipeline.inference.network.window_logits`), standardised
+   with the mean and std of the train split's window embeddings. Each split's sequences are
+   computed once.
 3. Sequence model: the registered ``lstm`` architecture (:mod:`pipeline.models.lstm`, its
    hyper-parameters under ``lstm:``) on the sequences (``n_bins`` = the embedding size),
-   trained with masked ``BCEWithLogitsLoss`` (the label budget) and Adam with the learning
-   rate schedule of :func:`pipeline.training.config.learning_rate`; the epoch with the best
-   validation
-   macro ROC-AUC (song level) is kept, with early stopping after ``patience`` epochs.
+   trained in :func:`pipeline.training.loop.fit` with masked ``BCEWithLogitsLoss`` (the label
+   budget) and Adam with the learning rate schedule of
+   :func:`pipeline.training.config.learning_rate`; the epoch with the best validation macro
+   ROC-AUC (song level) is kept, with early stopping after ``patience`` epochs.
 
-The tagger (checkpoint kind ``"embedding_sequence"``) gives the LSTM's song prediction
-(``aggregation="model"``); its taggram and window embeddings score each window as a
-one-window sequence, as :class:`pipeline.inference.network.NetworkTagger` does for sequence models.
+The checkpoint (kind ``"embedding_sequence"``) is read by
+:class:`pipeline.inference.sequence.EmbeddingSequenceTagger`.
 """
 
 from __future__ import annotations
@@ -51,14 +51,14 @@ from pipeline.io.device import torch_device
 from pipeline.models import build_model
 from pipeline.models.layers import count_parameters
 from pipeline.models.registry import parse_hparams
-from pipeline.training.config import TrainConfig, learning_rate, masked_bce
+from pipeline.numeric import json_float
+from pipeline.training.config import TrainConfig, masked_bce
 from pipeline.training.embedding import frozen_network
+from pipeline.training.loop import LoopState, cosine_schedule, fit
 from pipeline.training.two_stage import (
     StoreReader,
     budget_summary,
     fit_scaler,
-    improves,
-    json_float,
     song_metrics,
     split_data,
     write_outputs,
@@ -113,10 +113,11 @@ def _fit_lstm(
     lstm: Mapping[str, Any],
     cfg: TrainConfig,
     device: torch.device,
-    desc: str,
+    name: str,
     progress: bool,
-) -> tuple[dict[str, Any], list[dict[str, float]], int]:
-    """Train the LSTM; the best epoch on the valid split, the history and the parameters.
+) -> tuple[LoopState, int]:
+    """Train the LSTM in :func:`pipeline.training.loop.fit`; the loop's end state (best epoch
+    on the valid split, history) and the LSTM's parameter count.
 
     Parameters
     ----------
@@ -148,68 +149,38 @@ def _fit_lstm(
         lengths = torch.tensor([len(s) for s in seqs], dtype=torch.int64)
         yt = torch.from_numpy(np.ascontiguousarray(y_train, np.float32))
         mt = torch.from_numpy(np.ascontiguousarray(m_train, np.float32))
-        steps_per_epoch = math.ceil(len(seqs) / cfg.batch_size)
-        total_steps = cfg.epochs * steps_per_epoch
-        warmup_steps = int(round(cfg.warmup_epochs * steps_per_epoch))
-        history: list[dict[str, float]] = []
-        best: dict[str, Any] = {"epoch": 0, "value": None, "pr_auc": math.nan, "state_dict": None}
-        step, bad_epochs = 0, 0
-        for epoch in tqdm(
-            range(1, cfg.epochs + 1), desc=desc, disable=not progress, leave=False, unit="epoch"
-        ):
-            if bad_epochs >= cfg.patience:
-                break
-            started = time.perf_counter()
-            model.train()
-            loss_sum, label_sum, lr = 0.0, 0.0, cfg.lr
-            for batch in torch.randperm(len(seqs), generator=generator).split(cfg.batch_size):
-                lr = learning_rate(
-                    step=step,
-                    total_steps=total_steps,
-                    warmup_steps=warmup_steps,
-                    base_lr=cfg.lr,
-                    min_lr=cfg.lr * cfg.min_lr_fraction,
-                )
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
-                x = nn.utils.rnn.pad_sequence(
-                    [seqs[i] for i in batch.tolist()], batch_first=True
-                )  # (B, time, D)
-                y, mask = yt[batch].to(device), mt[batch].to(device)
-                optimizer.zero_grad(set_to_none=True)
-                loss = masked_bce(model(x.to(device), lengths[batch]), y, mask)
-                loss.backward()
-                optimizer.step()
-                step += 1
-                observed = float(mask.sum())
-                loss_sum += float(loss.detach()) * observed
-                label_sum += observed
-            model.eval()
+
+        def batches(epoch: int) -> tuple[torch.Tensor, ...]:
+            return torch.randperm(len(seqs), generator=generator).split(cfg.batch_size)
+
+        def batch_loss(batch: torch.Tensor) -> tuple[torch.Tensor, float]:
+            x = nn.utils.rnn.pad_sequence(
+                [seqs[i] for i in batch.tolist()], batch_first=True
+            )  # (B, time, D)
+            y, mask = yt[batch].to(device), mt[batch].to(device)
+            loss = masked_bce(model(x.to(device), lengths[batch]), y, mask)
+            return loss, float(mask.sum())
+
+        def validate(epoch: int) -> dict[str, float]:
             logits = run_lstm(model, x_valid, embed=False, device=device)  # (n_valid, K)
-            metrics = song_metrics(y_valid, logits)
-            history.append(
-                {
-                    "epoch": epoch,
-                    "train_loss": loss_sum / max(label_sum, 1.0),
-                    **metrics,
-                    "lr": lr,
-                    "seconds": time.perf_counter() - started,
-                }
-            )
-            value = metrics["valid_roc_auc"]
-            if improves(value, best["value"]):
-                best = {
-                    "epoch": epoch,
-                    "value": value,
-                    "pr_auc": metrics["valid_pr_auc"],
-                    "state_dict": {
-                        k: v.detach().cpu().clone() for k, v in model.state_dict().items()
-                    },
-                }
-                bad_epochs = 0
-            else:
-                bad_epochs += 1
-    return best, history, n_params
+            return song_metrics(y_valid, logits)
+
+        state = fit(
+            model=model,
+            optimizer=optimizer,
+            epochs=cfg.epochs,
+            batches=batches,
+            batch_loss=batch_loss,
+            validate=validate,
+            monitor="valid_roc_auc",
+            patience=cfg.patience,
+            schedule=cosine_schedule(
+                cfg=cfg, steps_per_epoch=math.ceil(len(seqs) / cfg.batch_size)
+            ),
+            name=name,
+            progress=progress,
+        )
+    return state, n_params
 
 
 def train_embedding_sequence(
@@ -289,7 +260,7 @@ def train_embedding_sequence(
     frozen = count_parameters(network.model, trainable_only=False)
 
     embed_started = time.perf_counter()
-    common = {"max_windows": cfg.max_windows, "progress": progress}
+    common: dict[str, Any] = {"max_windows": cfg.max_windows, "progress": progress}
     s_train = _sequences(network, reader, train.tracks, desc=f"{architecture}: train", **common)
     s_valid = _sequences(network, reader, valid.tracks, desc=f"{architecture}: valid", **common)
     embedding_time = time.perf_counter() - embed_started
@@ -300,7 +271,7 @@ def train_embedding_sequence(
 
     kept = train.budget
     lstm_hparams = dict(config.lstm)
-    best, history, lstm_params = _fit_lstm(
+    fitted, lstm_params = _fit_lstm(
         x_train=[x for x, k in zip(x_train, kept, strict=True) if k],
         y_train=train.labels[kept],
         m_train=train.masks[kept],
@@ -309,10 +280,11 @@ def train_embedding_sequence(
         lstm=lstm_hparams,
         cfg=cfg,
         device=dev,
-        desc=f"{architecture}: lstm",
+        name=f"{architecture}: lstm",
         progress=progress,
     )
-    if best["state_dict"] is None:
+    best, history = fitted.best, fitted.history
+    if best is None:
         raise PipelineError(f"{architecture}: no epoch was trained (epochs={cfg.epochs})")
 
     source = "random" if config.weights == "random" else str(config.weights)
@@ -331,18 +303,18 @@ def train_embedding_sequence(
         "sequence_model": {
             "architecture": SEQUENCE_ARCHITECTURE,
             "hparams": plain(lstm_hparams),
-            "state_dict": best["state_dict"],
+            "state_dict": best.state_dict,
         },
         "max_windows": int(cfg.max_windows),
-        "selection": {"criterion": SELECTION, "epoch": int(best["epoch"]), "value": best["value"]},
+        "selection": {"criterion": SELECTION, "epoch": int(best.epoch), "value": best.value},
     }
     summary = {
         "architecture": str(architecture),
         "params": int(lstm_params + 2 * dim),
         "train_time_s": time.perf_counter() - started,
-        "best_epoch": int(best["epoch"]),
-        "best_valid_roc_auc": json_float(best["value"]),
-        "best_valid_pr_auc": json_float(best["pr_auc"]),
+        "best_epoch": int(best.epoch),
+        "best_valid_roc_auc": json_float(best.value),
+        "best_valid_pr_auc": json_float(best.metrics["valid_pr_auc"]),
         "epochs_run": len(history),
         "stopped_early": bool(len(history) < cfg.epochs),
         "device": str(dev),

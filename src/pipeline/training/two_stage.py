@@ -1,12 +1,16 @@
-"""What both two-stage models share: reading a split's tracks, labels, the label budget,
-standardisation, song-level metrics and the files a trainer writes.
+"""What the two-stage trainers share (:mod:`pipeline.training.bag_of_frames`,
+:mod:`pipeline.training.embedding`, :mod:`pipeline.training.sequence`): a split's stored
+tracks with their labels and label budget (:func:`split_data`), the stores read track by
+track (:class:`StoreReader`), standardisation (:func:`fit_scaler`), song-level validation
+metrics (:func:`song_metrics`), the label-budget keys of a summary (:func:`budget_summary`)
+and the files a trainer writes (:func:`write_outputs`).
 
 A two-stage trainer turns every track into one fixed vector (a codeword histogram, a pooled
 network embedding), then fits a small classifier on the vectors of the train split. Tracks
 are read one at a time from the shard stores, as stored (raw dB, float16), with the frames
 of each window that hold audio (:func:`pipeline.features.windows.audio_frames`), exactly as
-:func:`pipeline.evaluation.predict.predict_split` hands them to a tagger; the trainer and the tagger
-then run the same code on them, so the validation score a trainer reports is the one
+:func:`pipeline.evaluation.predict.predict_split` hands them to a tagger; the trainer and the
+tagger then run the same code on them, so the validation score a trainer reports is the one
 ``predict_split`` reproduces.
 """
 
@@ -16,12 +20,13 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 import zarr
 
+from pipeline.evaluation.metrics import macro_auc
 from pipeline.evaluation.tables import HISTORY_COLUMNS
 from pipeline.features.index import split_tracks
 from pipeline.features.settings import FeatureSettings
@@ -30,18 +35,15 @@ from pipeline.io.checkpoint import save_checkpoint
 from pipeline.io.files import write_json
 from pipeline.io.store import FeatureStore
 from pipeline.numeric import sigmoid
-from pipeline.training.datasets import label_mask, select_tracks
+from pipeline.training.loaders import label_mask, select_tracks
 
 __all__ = [
     "SplitData",
     "StoreReader",
     "split_data",
     "fit_scaler",
-    "fast_macro_auc",
     "song_metrics",
     "budget_summary",
-    "json_float",
-    "improves",
     "write_outputs",
 ]
 
@@ -82,10 +84,10 @@ def split_data(
 ) -> SplitData:
     """The stored tracks of a split, their labels and the label budget's masks.
 
-    The label budget is the one of :mod:`pipeline.data` (same seeded hashes, so a two-stage
-    model and a network trained with the same budget see the same labels). Unlike the
-    network datasets, the tracks outside the budget are kept (``budget`` False): their audio
-    may still shape what uses no labels (the codebook, the embedding scaler).
+    The label budget is the one of :mod:`pipeline.training.loaders` (same seeded hashes,
+    so a two-stage model and a network trained with the same budget see the same labels).
+    Unlike the network datasets, the tracks outside the budget are kept (``budget`` False):
+    their audio may still shape what uses no labels (the codebook, the embedding scaler).
     """
     tracks = split_tracks(index, split=split)
     ids = [str(t) for t in tracks["track_id"]]
@@ -143,7 +145,7 @@ class StoreReader:
             duration_s=float(row.duration_s),
             features=self.features,
         )
-        return windows[start:stop], valid
+        return cast(np.ndarray, windows[start:stop]), valid
 
     def tracks(self, tracks: pd.DataFrame) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """:meth:`track` for every row, in order."""
@@ -165,46 +167,10 @@ def fit_scaler(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), std.astype(np.float32)
 
 
-def _tag_aucs(y: np.ndarray, score: np.ndarray) -> tuple[float, float]:
-    """ROC-AUC and average precision of one tag with both classes, as sklearn computes them.
-
-    Thresholds are the distinct scores (ties form one step); ROC-AUC is the trapezoidal area
-    under the ROC curve from (0, 0), average precision the sum of precision times the recall
-    each threshold adds. Equal to :func:`sklearn.metrics.roc_auc_score` and
-    :func:`sklearn.metrics.average_precision_score` (tested) without their input checks,
-    which cost more than the sums when a small classifier is validated every epoch.
-    """
-    order = np.argsort(-score, kind="mergesort")
-    score, y = score[order], y[order]
-    last = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]  # end of each threshold
-    tps = np.cumsum(y)[last]
-    fps = last + 1 - tps
-    tpr = np.r_[0.0, tps / tps[-1]]
-    fpr = np.r_[0.0, fps / fps[-1]]
-    roc = float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1])) / 2.0)
-    ap = float(np.sum(np.diff(tpr) * (tps / (tps + fps))))
-    return roc, ap
-
-
-def fast_macro_auc(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, float, int]:
-    """:func:`pipeline.training.window.macro_auc` (same values, same skipped tags), without
-    sklearn."""
-    y_true = np.asarray(y_true, dtype=np.float64)
-    y_score = np.asarray(y_score, dtype=np.float64)
-    roc, pr = [], []
-    for k in range(y_true.shape[1]):
-        positives = int(y_true[:, k].sum())
-        if 0 < positives < len(y_true):
-            r, p = _tag_aucs(y_true[:, k], y_score[:, k])
-            roc.append(r)
-            pr.append(p)
-    if not roc:
-        return math.nan, math.nan, 0
-    return float(np.mean(roc)), float(np.mean(pr)), len(roc)
-
-
 def song_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
-    """Song-level loss and macro AUCs, as :mod:`pipeline.train` computes them in validation.
+    """Song-level loss and macro AUCs, as :func:`pipeline.training.window.train_model`
+    computes them in validation (AUCs summed by the ``"fast"`` method of
+    :func:`pipeline.evaluation.metrics.tag_aucs`).
 
     Parameters
     ----------
@@ -220,7 +186,7 @@ def song_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
     probs = sigmoid(logits).astype(np.float64)
     clipped = np.clip(probs, 1e-7, 1 - 1e-7)
     loss = -np.mean(labels * np.log(clipped) + (1 - labels) * np.log1p(-clipped))
-    roc, pr, _ = fast_macro_auc(labels, probs)
+    roc, pr, _ = macro_auc(labels, probs, method="fast")
     return {"valid_loss": float(loss), "valid_roc_auc": roc, "valid_pr_auc": pr}
 
 
@@ -236,20 +202,6 @@ def budget_summary(train: SplitData, *, label_fraction: float, tag_label_fractio
         "label_fraction": float(label_fraction),
         "tag_label_fraction": float(tag_label_fraction),
     }
-
-
-def improves(value: float, best: float | None) -> bool:
-    """Whether a validation score beats the best so far (None: nothing yet; NaN never wins)."""
-    if best is None:
-        return True
-    if math.isnan(value):
-        return False
-    return math.isnan(best) or value > best
-
-
-def json_float(value: float | None) -> float | None:
-    """NaN and None -> None (JSON has no NaN), else float."""
-    return None if value is None or math.isnan(value) else float(value)
 
 
 def write_outputs(

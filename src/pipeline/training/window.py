@@ -1,7 +1,10 @@
-"""Training one tagger: data from the shard stores, Adam with warm-up and cosine decay,
-song-level validation, early stopping, the best checkpoint, and resumption after a crash.
+"""End-to-end training of a window or sequence network (the ``train_model`` job of every
+architecture of :data:`pipeline.models.ARCHITECTURES`).
 
-One call of :func:`train_model` is one ``train_model`` job. It writes to ``out_dir``:
+:func:`train_model` reads windows (or whole tracks) from the shard stores, trains with Adam,
+warm-up and cosine decay and masked BCE in :func:`pipeline.training.loop.fit`, validates on
+the valid split at the song level after every epoch, keeps the best epoch, stops early, and
+resumes after a crash. It writes to ``out_dir``:
 
 - ``checkpoint.pt``: the best epoch (:mod:`pipeline.io.checkpoint` format), chosen on the valid
   split's macro ROC-AUC at the song level (window probabilities averaged over a track).
@@ -11,7 +14,7 @@ One call of :func:`train_model` is one ``train_model`` job. It writes to ``out_d
 - ``last.pt``: the full training state after each epoch (weights, optimizer, grad scaler,
   torch's random state (dropout), history, best weights so far; the order of the training
   items and their crops are functions of ``(seed, epoch)``, see
-  :class:`pipeline.training.datasets.EpochShuffler`). A new call with the same settings
+  :class:`pipeline.training.loaders.EpochShuffler`). A new call with the same settings
   resumes after the last finished epoch; with more ``epochs`` it continues training (the
   cosine schedule then stretches to the new length from that epoch on). On the CPU an
   interrupted and resumed run ends with exactly the weights of an uninterrupted one.
@@ -28,8 +31,7 @@ import hashlib
 import json
 import logging
 import math
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,12 +39,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import average_precision_score, roc_auc_score
-from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.evaluation.metrics import macro_auc
 from pipeline.evaluation.tables import HISTORY_COLUMNS
 from pipeline.features.settings import FeatureSettings
 from pipeline.inference.network import sequence_steps, window_logits
@@ -50,14 +50,10 @@ from pipeline.io.checkpoint import network_checkpoint, save_checkpoint, save_tor
 from pipeline.io.device import torch_device
 from pipeline.io.files import write_json
 from pipeline.models import ARCHITECTURES, build_model
-from pipeline.training.config import (
-    RESUMABLE,
-    TrainConfig,
-    learning_rate,
-    masked_bce,
-    selection_text,
-)
-from pipeline.training.datasets import (
+from pipeline.models.layers import TaggerNetwork
+from pipeline.numeric import json_float
+from pipeline.training.config import RESUMABLE, TrainConfig, masked_bce, selection_text
+from pipeline.training.loaders import (
     EpochShuffler,
     TrackSequenceDataset,
     WindowDataset,
@@ -65,38 +61,11 @@ from pipeline.training.datasets import (
     label_budget_summary,
     seed_worker,
 )
+from pipeline.training.loop import Best, LoopState, cosine_schedule, fit
 
-__all__ = ["train_model", "macro_auc"]
+__all__ = ["train_model"]
 
 log = logging.getLogger(__name__)
-
-
-def macro_auc(y_true: np.ndarray, y_score: np.ndarray) -> tuple[float, float, int]:
-    """Macro ROC-AUC and PR-AUC (average precision) over the tags that can be scored.
-
-    Parameters
-    ----------
-    y_true : np.ndarray, shape (n_tracks, n_tags)
-        0/1 labels.
-    y_score : np.ndarray, shape (n_tracks, n_tags)
-        Scores (probabilities).
-
-    Returns
-    -------
-    roc_auc, pr_auc : float
-        Means over tags with at least one positive and one negative; NaN when none has.
-    n_scored : int
-        Tags scored.
-    """
-    roc, pr = [], []
-    for k in range(y_true.shape[1]):
-        positives = int(y_true[:, k].sum())
-        if 0 < positives < len(y_true):
-            roc.append(roc_auc_score(y_true[:, k], y_score[:, k]))
-            pr.append(average_precision_score(y_true[:, k], y_score[:, k]))
-    if not roc:
-        return math.nan, math.nan, 0
-    return float(np.mean(roc)), float(np.mean(pr)), len(roc)
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,14 +93,16 @@ def _make_data(
     tags: Sequence[str],
     pin_memory: bool,
 ) -> _Data:
-    common = {"index": index, "stats": stats, "tags": tags, "seed": cfg.seed}
+    common: dict[str, Any] = {"index": index, "stats": stats, "tags": tags, "seed": cfg.seed}
+    train: WindowDataset | TrackSequenceDataset
+    valid: WindowDataset | TrackSequenceDataset
     if input_kind == "sequence":
         if cfg.crop_frames is not None:
             raise ConfigError(
                 f"train.crop_frames: {cfg.crop_frames!r} applies to window models only; "
                 "sequence models take whole tracks (set it to null)"
             )
-        seq = {"pool_frames": cfg.pool_frames, "max_windows": cfg.max_windows}
+        seq: dict[str, Any] = {"pool_frames": cfg.pool_frames, "max_windows": cfg.max_windows}
         train = TrackSequenceDataset(
             **common,
             **seq,
@@ -188,7 +159,7 @@ def _make_data(
 
 
 def _song_probabilities(
-    model: nn.Module, data: _Data, *, cfg: TrainConfig, device: torch.device, amp: bool
+    model: TaggerNetwork, data: _Data, *, cfg: TrainConfig, device: torch.device, amp: bool
 ) -> np.ndarray:
     """Song-level probabilities of the valid tracks, shape (n_tracks, n_tags)."""
     model.eval()
@@ -222,13 +193,13 @@ def _song_probabilities(
 
 
 def _validate(
-    model: nn.Module, data: _Data, *, cfg: TrainConfig, device: torch.device, amp: bool
+    model: TaggerNetwork, data: _Data, *, cfg: TrainConfig, device: torch.device, amp: bool
 ) -> dict[str, float]:
     probs = _song_probabilities(model, data, cfg=cfg, device=device, amp=amp)
     labels = data.valid.labels
     clipped = np.clip(probs, 1e-7, 1 - 1e-7)
     loss = -np.mean(labels * np.log(clipped) + (1 - labels) * np.log1p(-clipped))
-    roc, pr, _ = macro_auc(labels, probs)
+    roc, pr, _ = macro_auc(labels, probs, method="sklearn")
     return {"valid_loss": float(loss), "valid_roc_auc": roc, "valid_pr_auc": pr}
 
 
@@ -264,14 +235,6 @@ def _fingerprint(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _better(value: float, best: float | None) -> bool:
-    if best is None:
-        return True
-    if math.isnan(value):
-        return False
-    return math.isnan(best) or value > best
-
-
 def _save_state(state: dict[str, Any], path: Path) -> None:
     """Write ``last.pt`` (a separate function so tests can interrupt a run right after it)."""
     save_torch(state, path)
@@ -298,57 +261,6 @@ def _load_state(path: Path, *, fingerprint: str, epochs: int) -> dict[str, Any] 
         )
         return None
     return state
-
-
-def _train_epoch(
-    model: nn.Module,
-    loader: DataLoader,
-    *,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    schedule: Callable[..., float],
-    step: int,
-    device: torch.device,
-    amp: bool,
-    desc: str,
-    progress: bool,
-) -> tuple[float, float, int]:
-    """One pass over the training loader.
-
-    Returns
-    -------
-    train_loss : float
-        Masked BCE averaged over all observed labels of the epoch.
-    lr : float
-        The learning rate of the last step.
-    step : int
-        Optimizer steps taken so far (the schedule's position).
-    """
-    model.train()
-    loss_sum, label_sum, lr = 0.0, 0.0, schedule(step=step)
-    bar = tqdm(loader, desc=desc, unit="batch", disable=not progress, leave=False)
-    for batch in bar:
-        x, y, mask, *rest = batch  # window batches: (x, y, mask); sequences add lengths
-        lengths = rest[0] if rest else None
-        x = x.to(device, non_blocking=True)  # (B, n_bins, frames) or (B, time, n_bins)
-        y, mask = y.to(device, non_blocking=True), mask.to(device, non_blocking=True)
-        lr = schedule(step=step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        optimizer.zero_grad(set_to_none=True)
-        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
-            logits = model(x, lengths)  # (B, n_tags)
-        loss = masked_bce(logits, y, mask)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        step += 1
-        value, observed = float(loss.detach()), float(mask.sum())
-        loss_sum += value * observed
-        label_sum += observed
-        bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}")
-    bar.close()
-    return loss_sum / max(label_sum, 1.0), lr, step
 
 
 def train_model(
@@ -431,13 +343,6 @@ def train_model(
     scaler = torch.amp.GradScaler(dev.type, enabled=amp)
 
     steps_per_epoch = len(data.train_loader)
-    schedule = functools.partial(
-        learning_rate,
-        total_steps=cfg.epochs * steps_per_epoch,
-        warmup_steps=int(round(cfg.warmup_epochs * steps_per_epoch)),
-        base_lr=cfg.lr,
-        min_lr=cfg.lr * cfg.min_lr_fraction,
-    )
 
     fingerprint = _fingerprint(
         architecture=architecture,
@@ -460,9 +365,7 @@ def train_model(
         input_kind=input_kind,
     )
     last_path = out_dir / "last.pt"
-    history: list[dict[str, float]] = []
-    best: dict[str, Any] = {"epoch": 0, "value": None, "pr_auc": math.nan, "state_dict": None}
-    epoch_done, bad_epochs, step = 0, 0, 0
+    loop = LoopState()
     state = _load_state(last_path, fingerprint=fingerprint, epochs=cfg.epochs)
     if state is not None:
         model.load_state_dict(state["model"])
@@ -471,10 +374,14 @@ def train_model(
         torch.set_rng_state(state["torch_rng"])
         if amp and state.get("cuda_rng"):
             torch.cuda.set_rng_state_all(state["cuda_rng"])
-        history = list(state["history"])
-        best = dict(state["best"])
-        epoch_done, bad_epochs, step = state["epoch"], state["bad_epochs"], state["step"]
-        log.info("resuming %s after epoch %d from %s", architecture, epoch_done, last_path)
+        loop = LoopState(
+            epoch=state["epoch"],
+            step=state["step"],
+            bad_epochs=state["bad_epochs"],
+            history=list(state["history"]),
+            best=_best_from_record(state["best"]),
+        )
+        log.info("resuming %s after epoch %d from %s", architecture, loop.epoch, last_path)
 
     log.info(
         "training %s (%d parameters) on %s: %d train / %d valid items, %d steps per epoch",
@@ -485,88 +392,75 @@ def train_model(
         len(data.valid),
         steps_per_epoch,
     )
-    for epoch in range(epoch_done + 1, cfg.epochs + 1):
-        if bad_epochs >= cfg.patience:
-            break
-        started = time.perf_counter()
+
+    def batches(epoch: int) -> DataLoader:
+        # The order of an epoch and its crops are functions of (seed, epoch).
         data.train.set_epoch(epoch)
         data.sampler.set_epoch(epoch)
-        train_loss, lr, step = _train_epoch(
-            model,
-            data.train_loader,
-            optimizer=optimizer,
-            scaler=scaler,
-            schedule=schedule,
-            step=step,
-            device=dev,
-            amp=amp,
-            desc=f"{architecture} epoch {epoch}/{cfg.epochs}",
-            progress=progress,
-        )
-        metrics = _validate(model, data, cfg=cfg, device=dev, amp=amp)
-        row = {
-            "epoch": epoch,
-            "train_loss": train_loss,
-            **metrics,
-            "lr": lr,
-            "seconds": time.perf_counter() - started,
-        }
-        history.append(row)
-        log.info(
-            "%s epoch %d: train loss %.4f, valid loss %.4f, ROC-AUC %.4f, PR-AUC %.4f (%.1f s)",
-            architecture,
-            epoch,
-            row["train_loss"],
-            row["valid_loss"],
-            row["valid_roc_auc"],
-            row["valid_pr_auc"],
-            row["seconds"],
-        )
-        if _better(metrics["valid_roc_auc"], best["value"]):
-            best = {
-                "epoch": epoch,
-                "value": metrics["valid_roc_auc"],
-                "pr_auc": metrics["valid_pr_auc"],
-                "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-            }
-            bad_epochs = 0
-            write_best(best=best)
-        else:
-            bad_epochs += 1
-        pd.DataFrame(history, columns=HISTORY_COLUMNS).to_csv(out_dir / "history.csv", index=False)
+        return data.train_loader
+
+    def batch_loss(batch: Sequence[torch.Tensor]) -> tuple[torch.Tensor, float]:
+        x, y, mask, *rest = batch  # window batches: (x, y, mask); sequences add lengths
+        lengths = rest[0] if rest else None
+        x = x.to(dev, non_blocking=True)  # (B, n_bins, frames) or (B, time, n_bins)
+        y, mask = y.to(dev, non_blocking=True), mask.to(dev, non_blocking=True)
+        with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=amp):
+            logits = model(x, lengths)  # (B, n_tags)
+        return masked_bce(logits, y, mask), float(mask.sum())
+
+    def end_epoch(run: LoopState) -> None:
+        _write_history(run.history, out_dir)
         _save_state(
             {
                 "fingerprint": fingerprint,
-                "epoch": epoch,
-                "step": step,
-                "bad_epochs": bad_epochs,
+                "epoch": run.epoch,
+                "step": run.step,
+                "bad_epochs": run.bad_epochs,
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scaler": scaler.state_dict(),
                 "torch_rng": torch.get_rng_state(),
                 "cuda_rng": torch.cuda.get_rng_state_all() if amp else [],
-                "history": history,
-                "best": best,
+                "history": run.history,
+                "best": _best_record(run.best),
             },
             last_path,
         )
 
-    if best["state_dict"] is None:
+    loop = fit(
+        model=model,
+        optimizer=optimizer,
+        epochs=cfg.epochs,
+        batches=batches,
+        batch_loss=batch_loss,
+        validate=lambda epoch: _validate(model, data, cfg=cfg, device=dev, amp=amp),
+        monitor="valid_roc_auc",
+        patience=cfg.patience,
+        schedule=cosine_schedule(cfg=cfg, steps_per_epoch=steps_per_epoch),
+        scaler=scaler,
+        state=loop,
+        on_best=lambda best: write_best(best=best),
+        on_epoch_end=end_epoch,
+        name=architecture,
+        progress=progress,
+    )
+    best, history = loop.best, loop.history
+    if best is None:
         raise PipelineError(f"{architecture}: no epoch was trained (epochs={cfg.epochs})")
     # Rewrite the best checkpoint: it may be missing after a resumed run (Snakemake removes
     # a failed job's outputs), and its content is fully determined by ``best``.
     write_best(best=best)
-    pd.DataFrame(history, columns=HISTORY_COLUMNS).to_csv(out_dir / "history.csv", index=False)
+    _write_history(history, out_dir)
     budget = label_budget_summary(data.train)
     summary = {
         "architecture": architecture,
         "params": n_params,
         "train_time_s": float(sum(r["seconds"] for r in history)),
-        "best_epoch": int(best["epoch"]),
-        "best_valid_roc_auc": _json_float(best["value"]),
-        "best_valid_pr_auc": _json_float(best["pr_auc"]),
+        "best_epoch": int(best.epoch),
+        "best_valid_roc_auc": json_float(best.value),
+        "best_valid_pr_auc": json_float(best.metrics["valid_pr_auc"]),
         "epochs_run": len(history),
-        "stopped_early": bool(bad_epochs >= cfg.patience and len(history) < cfg.epochs),
+        "stopped_early": bool(loop.bad_epochs >= cfg.patience and len(history) < cfg.epochs),
         "device": str(dev),
         "amp": amp,
         "selection": selection_text(input_kind),
@@ -581,8 +475,32 @@ def train_model(
     return summary
 
 
-def _json_float(value: float | None) -> float | None:
-    return None if value is None or math.isnan(value) else float(value)
+def _write_history(history: Sequence[Mapping[str, float]], out_dir: Path) -> None:
+    pd.DataFrame(history, columns=HISTORY_COLUMNS).to_csv(out_dir / "history.csv", index=False)
+
+
+def _best_record(best: Best | None) -> dict[str, Any]:
+    """The best epoch as ``last.pt`` stores it (``epoch, value, pr_auc, state_dict``)."""
+    if best is None:
+        return {"epoch": 0, "value": None, "pr_auc": math.nan, "state_dict": None}
+    return {
+        "epoch": best.epoch,
+        "value": best.value,
+        "pr_auc": best.metrics["valid_pr_auc"],
+        "state_dict": best.state_dict,
+    }
+
+
+def _best_from_record(record: Mapping[str, Any]) -> Best | None:
+    """:func:`_best_record` read back."""
+    if record["state_dict"] is None:
+        return None
+    return Best(
+        epoch=int(record["epoch"]),
+        value=record["value"],
+        metrics={"valid_roc_auc": record["value"], "valid_pr_auc": record["pr_auc"]},
+        state_dict=record["state_dict"],
+    )
 
 
 def _write_checkpoint(
@@ -595,7 +513,7 @@ def _write_checkpoint(
     settings: FeatureSettings,
     stats: Mapping[str, Any],
     input_kind: str,
-    best: Mapping[str, Any],
+    best: Best,
 ) -> None:
     checkpoint = network_checkpoint(
         architecture=architecture,
@@ -609,11 +527,11 @@ def _write_checkpoint(
         pool_frames=cfg.pool_frames,
         eval_chunks=cfg.eval_chunks,
         max_windows=cfg.max_windows,
-        state_dict=best["state_dict"],
+        state_dict=best.state_dict,
         selection={
             "criterion": selection_text(input_kind),
-            "epoch": int(best["epoch"]),
-            "value": best["value"],
+            "epoch": int(best.epoch),
+            "value": best.value,
         },
     )
     save_checkpoint(checkpoint, path)

@@ -7,33 +7,35 @@ The user gives a folder and a table naming each score and its tags::
     tunes/reel.abc,irish;fast,test
 
 :func:`render_score_folder` renders every score to a fixed-length mono FLAC with
-:mod:`pipeline.datasets.rendering.render` and writes the project's generic track table, so the rest
-of the
-pipeline treats the folder like any audio dataset. A score that cannot be read, parsed,
-rendered or written becomes a row of ``failed.csv``; the others go on.
+:mod:`pipeline.datasets.rendering.render` and writes the project's generic track table, so the
+rest of the pipeline treats the folder like any audio dataset. A score that cannot be read,
+parsed, rendered or written becomes a row of ``failed.csv``; the others go on.
+
+As a dataset format (``format: scores``), :data:`FORMAT` declares what the ``render_scores``
+rule reads (the table, :func:`render_inputs`), the config keys that define the rendering (its
+params) and where the rendered table is written (``resources/<dataset>/rendered``).
 """
 
 from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path, PurePath
+from typing import Any
 
 import numpy as np
 
-from pipeline.datasets.rendering.render import (
-    get_renderer,
-    load_score,
-    note_events,
-    score_notes,
-    write_flac,
-)
+from pipeline.datasets.formats import DatasetFormat
+from pipeline.datasets.rendering.render import get_renderer, write_flac
+from pipeline.datasets.rendering.score_events import load_score, note_events, score_notes
+from pipeline.datasets.table import metadata_files as table_files
 from pipeline.errors import ConfigError
 
-__all__ = ["render_score_folder"]
+__all__ = ["FORMAT", "render_inputs", "render_score_folder"]
 
 _TRACK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _FAILED_COLUMNS = ("path", "stage", "error")
@@ -263,3 +265,24 @@ def render_score_folder(
     _write_csv(out_dir / "failed.csv", list(_FAILED_COLUMNS), failed)
     _write_csv(out_dir / "tracks.csv", ["track_id", "path", "tags", *extra, "duration_s"], tracks)
     return out_dir / "tracks.csv"
+
+
+def render_inputs(*, entry: Mapping[str, Any]) -> dict[str, str]:
+    """What the ``render_scores`` rule reads besides the scores: ``{"table": <tags table>}``,
+    the entry's ``table`` relative to its ``root`` unless absolute.
+    """
+    [tags_table] = table_files(root=Path(entry["root"]), options=entry)
+    return {"table": str(tags_table)}
+
+
+#: ``format: scores``: rendered by the ``render_scores`` rule into
+#: ``resources/<dataset>/rendered/`` from the table (:func:`render_inputs`) and the config keys
+#: below (the keyword defaults of :func:`render_score_folder` are the schema's, ``clip_s`` as
+#: ``duration_s``; a test checks that they agree).
+FORMAT = DatasetFormat(
+    name="scores",
+    requires=("root", "table"),
+    generated_dir="rendered",
+    generator_keys=("root", "sep", "tag_sep", "clip_s", "tempo_qpm", "program"),
+    generator_inputs=render_inputs,
+)

@@ -1,27 +1,23 @@
-"""The leaderboard files and the evaluation plots."""
+"""The leaderboard files (CSV, Markdown, HTML) and their captions."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.evaluation.metrics import per_tag_metrics
-from pipeline.evaluation.plots import (
-    plot_curves,
-    plot_per_tag_auc,
-    plot_taggram,
-    plot_training_curves,
+from pipeline.evaluation.tables import (
+    LEADERBOARD_COLUMNS,
+    describe_features,
+    leaderboard_caption,
+    require,
+    write_leaderboard,
+    write_table,
 )
-from pipeline.evaluation.tables import LEADERBOARD_COLUMNS, describe_features, write_leaderboard
 from pipeline.features.settings import FeatureSettings
 from pipeline.io.audio import WindowSettings
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-TAGS = ["piano", "violin", "fast", "slow", "minor"]
 
 
 def _row(dataset: str, model: str, roc: float, **extra: object) -> dict:
@@ -41,19 +37,6 @@ def _row(dataset: str, model: str, roc: float, **extra: object) -> dict:
         "aggregation": "mean",
         "checkpoint_selection": "best valid macro ROC-AUC",
     } | extra
-
-
-def _is_png(path: Path) -> bool:
-    return path.is_file() and path.stat().st_size > 1000 and path.read_bytes()[:8] == PNG_SIGNATURE
-
-
-@pytest.fixture(scope="module")
-def scores() -> tuple[np.ndarray, np.ndarray]:
-    """Labels (40, 5) with a tag without positives, and scores that mostly follow them."""
-    rng = np.random.default_rng(0)
-    y = (rng.random((40, len(TAGS))) < 0.3).astype(int)
-    y[:, 4] = 0
-    return y, np.clip(0.5 * y + rng.random(y.shape) * 0.7, 0, 1)
 
 
 def test_leaderboard_order_and_files(tmp_path: Path) -> None:
@@ -126,67 +109,73 @@ def test_describe_mfcc_features() -> None:
     )
 
 
-def test_plot_per_tag_auc(tmp_path: Path, scores: tuple[np.ndarray, np.ndarray]) -> None:
-    y, s = scores
-    per_tag = per_tag_metrics(y_true=y, y_score=s, tags=TAGS)
-    out = tmp_path / "plots" / "per_tag.png"
-    plot_per_tag_auc(per_tag=per_tag, out_png=out, title="demo / crnn: test split")
-    assert _is_png(out)
-    with pytest.raises(PipelineError, match="'pr_auc'"):
-        plot_per_tag_auc(per_tag=per_tag.drop(columns="pr_auc"), out_png=out, title="x")
-
-
-def test_plot_curves(tmp_path: Path, scores: tuple[np.ndarray, np.ndarray]) -> None:
-    y, s = scores
-    out = tmp_path / "curves.png"
-    plot_curves(y_true=y, y_score=s, tags=TAGS, out_png=out, title="demo / crnn")
-    assert _is_png(out)
-
-
-def test_plot_training_curves_from_csv(tmp_path: Path) -> None:
-    epochs = np.arange(1, 9)
-    history = pd.DataFrame(
+def test_write_table_marks_the_best_row_of_each_group(tmp_path: Path) -> None:
+    table = pd.DataFrame(
         {
-            "epoch": epochs,
-            "train_loss": 0.7 / epochs,
-            "valid_loss": 0.6 / epochs + 0.02 * epochs,
-            "valid_roc_auc": 0.9 - 0.3 / epochs,
-            "valid_pr_auc": 0.6 - 0.3 / epochs,
-            "lr": 1e-3 * 0.5 ** (epochs // 3),
-            "seconds": np.full(8, 3.5),
+            "dataset": ["a", "a", "b", "b"],
+            "model": ["m1", "m2", "m1", "m2"],
+            "map": [0.51234, 0.7, 0.2, float("nan")],
+            "n": [10, 20, 30, 40],
         }
     )
-    history.to_csv(tmp_path / "history.csv", index=False)
-    out = tmp_path / "training.png"
-    plot_training_curves(history=tmp_path / "history.csv", out_png=out, title="demo / crnn")
-    assert _is_png(out)
-    with pytest.raises(PipelineError, match="does not exist"):
-        plot_training_curves(history=tmp_path / "missing.csv", out_png=out)
+    out = {k: tmp_path / k / f"table.{k}" for k in ("csv", "md", "html")}
+    write_table(
+        table=table,
+        out_csv=out["csv"],
+        out_md=out["md"],
+        out_html=out["html"],
+        title="Retrieval",
+        caption=["Split: test.", "k: 10."],
+        best_metric="map",
+        best_within=["dataset"],
+        highlight="model",
+    )
+    pd.testing.assert_frame_equal(pd.read_csv(out["csv"]), table)
+    markdown = out["md"].read_text(encoding="utf-8").splitlines()
+    assert markdown[:5] == ["# Retrieval", "", "- Split: test.", "- k: 10.", ""]
+    assert markdown[5:11] == [
+        "| dataset | model | map | n |",
+        "|---|---|---:|---:|",
+        "| a | m1 | 0.5123 | 10 |",
+        "| a | **m2** | 0.7 | 20 |",
+        "| b | **m1** | 0.2 | 30 |",
+        "| b | m2 | – | 40 |",
+    ]
+    page = out["html"].read_text(encoding="utf-8")
+    assert "<caption>Split: test.<br>k: 10.</caption>" in page
+    assert page.count("<tr class=best>") == 2
+    assert "<tr class=best><td>a</td><td>m2</td>" in page
 
 
-def test_plot_taggram(tmp_path: Path) -> None:
-    rng = np.random.default_rng(1)
-    probabilities = rng.random((12, len(TAGS)))
-    starts = np.arange(12) * 14.55
-    out = tmp_path / "taggram.png"
-    plot_taggram(
-        probabilities=probabilities, window_start_s=starts, tags=TAGS, out_png=out, title="t"
+def test_write_table_without_groups_and_its_errors(tmp_path: Path) -> None:
+    paths = {f"out_{k}": tmp_path / f"t.{k}" for k in ("csv", "md", "html")}
+    table = pd.DataFrame({"model": ["x", "y"], "score": [0.3, 0.9]})
+    common = {"title": "T", "caption": [], "best_metric": "score", "highlight": "model"}
+    write_table(table=table, **paths, **common, best_within=[])
+    assert "| **y** | 0.9 |" in paths["out_md"].read_text(encoding="utf-8")
+    with pytest.raises(PipelineError, match="table 'T' has no rows"):
+        write_table(table=table.iloc[:0], **paths, **common, best_within=[])
+    with pytest.raises(PipelineError, match=r"table 'T' lacks column\(s\) \['dataset'\]"):
+        write_table(table=table, **paths, **common, best_within=["dataset"])
+
+
+def test_require_lists_missing_and_present_columns() -> None:
+    frame = pd.DataFrame({"a": [1], "b": [2]})
+    require(frame, ["a", "b"], what="x")
+    with pytest.raises(PipelineError, match=r"x lacks column\(s\) \['c'\]; it has \['a', 'b'\]"):
+        require(frame, ["c", "a"], what="x")
+
+
+def test_caption_states_one_value_or_each_rows_own() -> None:
+    table = pd.DataFrame(
+        [
+            _row("demo", "crnn", 0.7),
+            _row("demo", "fcn", 0.8, aggregation="autopool", features="mfcc"),
+        ]
     )
-    assert _is_png(out)
-    single = tmp_path / "taggram_single.png"
-    plot_taggram(
-        probabilities=probabilities[:1],
-        window_start_s=starts[:1],
-        tags=TAGS,
-        out_png=single,
-        title="one window",
-    )
-    assert _is_png(single)
-    with pytest.raises(PipelineError, match="increasing"):
-        plot_taggram(
-            probabilities=probabilities[:2],
-            window_start_s=starts[[1, 0]],
-            tags=TAGS,
-            out_png=out,
-            title="t",
-        )
+    caption = leaderboard_caption(table, feature_settings={"logmel": "logmel: 96 bands"})
+    text = "\n".join(caption)
+    assert "Split: test." in caption
+    assert "Checkpoint selection: best valid macro ROC-AUC." in caption
+    assert "per row (autopool, mean" in text
+    assert "logmel: 96 bands" in text and "mfcc" in text

@@ -1,21 +1,22 @@
-"""Configuration: validation against the JSON schema (with defaults) and typed views of it.
+"""Config validation against the JSON schema (with defaults), and typed views of the result.
 
-The schema lives in ``workflow/schemas/config.schema.yaml``; :func:`validate_config` fills in
-its defaults and turns the first violation into a :class:`ConfigError` that names the key, the
-bad value and what is allowed.
+The schema lives in ``workflow/schemas/config.schema.yaml`` and is the one source of defaults:
+:func:`validate_config` fills them in and turns the first violation into a
+:class:`ConfigError` that names the key, the bad value and what is allowed; the checks across
+sections (a model's feature set exists, the keys a dataset format requires) follow.
 """
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
+from pipeline.datasets import dataset_format
 from pipeline.errors import ConfigError
 from pipeline.features.settings import FeatureSettings
 
@@ -26,8 +27,6 @@ __all__ = [
     "dataset_feature_sets",
     "model_datasets",
     "collection_model",
-    "ManifestSource",
-    "manifest_source",
 ]
 
 
@@ -113,28 +112,25 @@ def validate_config(
         best = jsonschema.exceptions.best_match(errors)
         raise ConfigError(f"{source}: {_message(best)}")
     for name, dataset in filled["datasets"].items():
-        wanted = dataset.get("features", list(filled["features"]))
+        wanted = dataset_feature_sets(filled, dataset=name)
         unknown = sorted(set(wanted) - set(filled["features"]))
         if unknown:
             raise ConfigError(
                 f"{source}: datasets.{name}.features: {unknown} not defined under features:; "
                 f"defined: {sorted(filled['features'])}"
             )
-        if dataset["format"] in ("table", "scores") and "table" not in dataset:
-            raise ConfigError(
-                f"{source}: datasets.{name}.table: required for format {dataset['format']!r}"
-            )
-        if dataset["format"] not in ("demo",) and "root" not in dataset:
-            raise ConfigError(
-                f"{source}: datasets.{name}.root: required for format {dataset['format']!r}"
-            )
-    for name, model in filled.get("models", {}).items():
+        for key in dataset_format(dataset["format"]).requires:
+            if key not in dataset:
+                raise ConfigError(
+                    f"{source}: datasets.{name}.{key}: required for format {dataset['format']!r}"
+                )
+    for name, model in filled["models"].items():
         if model["features"] not in filled["features"]:
             raise ConfigError(
                 f"{source}: models.{name}.features: {model['features']!r} is not defined under "
                 f"features:; defined: {sorted(filled['features'])}"
             )
-        upstream = model.get("hparams", {}).get("from_model")
+        upstream = model["hparams"].get("from_model")
         if upstream is not None and (upstream not in filled["models"] or upstream == name):
             raise ConfigError(
                 f"{source}: models.{name}.hparams.from_model: {upstream!r} is not another "
@@ -162,7 +158,7 @@ def validate_config(
 
 def _check_uses(config: Mapping[str, Any], *, source: str) -> None:
     """Cross-checks of collections:, retrieval: and fewshot: against models and datasets."""
-    models, datasets = config.get("models", {}), config["datasets"]
+    models, datasets = config["models"], config["datasets"]
 
     def known_model(key: str, name: str) -> None:
         if name not in models:
@@ -170,7 +166,7 @@ def _check_uses(config: Mapping[str, Any], *, source: str) -> None:
                 f"{source}: {key}: {name!r} is not a model under models:; defined: {sorted(models)}"
             )
 
-    for name, entry in config.get("collections", {}).items():
+    for name, entry in config["collections"].items():
         key = f"collections.{name}"
         if ("root" in entry) == ("dataset" in entry):
             raise ConfigError(f"{source}: {key}: give exactly one of root (a folder) and dataset")
@@ -181,17 +177,17 @@ def _check_uses(config: Mapping[str, Any], *, source: str) -> None:
             )
         known_model(f"{key}.model", entry["model"])
         collection_model(config, collection=name, source=source)
-    retrieval = config.get("retrieval", {})
-    for name in retrieval.get("models", []):
+    retrieval = config["retrieval"]
+    for name in retrieval["models"]:
         known_model("retrieval.models", name)
-    if retrieval.get("index_space") == "triplet" and not retrieval["metric_learning"]["enabled"]:
+    if retrieval["index_space"] == "triplet" and not retrieval["metric_learning"]["enabled"]:
         raise ConfigError(
             f"{source}: retrieval.index_space: 'triplet' needs retrieval.metric_learning.enabled"
         )
-    fewshot = config.get("fewshot", {})
-    for name in fewshot.get("models", []):
+    fewshot = config["fewshot"]
+    for name in fewshot["models"]:
         known_model("fewshot.models", name)
-        target = fewshot.get("dataset")
+        target = fewshot["dataset"]
         if target is None:
             continue
         if target not in datasets:
@@ -264,97 +260,3 @@ def dataset_feature_sets(config: Mapping[str, Any], *, dataset: str) -> list[str
     """Feature sets extracted for a dataset (its ``features`` list, default all)."""
     entry = config["datasets"][dataset]
     return list(entry.get("features", list(config["features"])))
-
-
-@dataclass(frozen=True, kw_only=True)
-class ManifestSource:
-    """What the manifest step of a dataset reads.
-
-    Attributes
-    ----------
-    format : str
-        The adapter that reads it (generated datasets are read as ``table``).
-    root : str
-        The folder the adapter reads.
-    options : dict
-        Adapter options (the dataset's config entry, plus ``table`` for generated datasets).
-    files : list of str
-        Metadata files whose change re-runs the manifest step (audio files are not listed:
-        the DAG must not grow with the number of tracks).
-    """
-
-    format: str
-    root: str
-    options: dict[str, Any]
-    files: list[str]
-
-
-def _under(root: str, name: str) -> str:
-    return str(Path(name) if Path(name).is_absolute() else Path(root) / name)
-
-
-def _generated(folder: str, entry: Mapping[str, Any]) -> ManifestSource:
-    return ManifestSource(
-        format="table",
-        root=folder,
-        options={**entry, "table": "tracks.csv", "sep": ",", "tag_sep": ";"},
-        files=[f"{folder}/tracks.csv"],
-    )
-
-
-def _demo(entry: Mapping[str, Any], dataset: str, resources: str) -> ManifestSource:
-    return _generated(f"{resources}/{dataset}", entry)
-
-
-def _scores(entry: Mapping[str, Any], dataset: str, resources: str) -> ManifestSource:
-    return _generated(f"{resources}/{dataset}/rendered", entry)
-
-
-def _table(entry: Mapping[str, Any], dataset: str, resources: str) -> ManifestSource:
-    root = entry["root"]
-    return ManifestSource(
-        format="table", root=root, options=dict(entry), files=[_under(root, entry["table"])]
-    )
-
-
-def _magnatagatune(entry: Mapping[str, Any], dataset: str, resources: str) -> ManifestSource:
-    root = entry["root"]
-    files = [_under(root, entry.get("annotations", "annotations_final.csv"))]
-    return ManifestSource(format="magnatagatune", root=root, options=dict(entry), files=files)
-
-
-def _mtg_jamendo(entry: Mapping[str, Any], dataset: str, resources: str) -> ManifestSource:
-    root = entry["root"]
-    tsv = _under(root, entry.get("tsv", "autotagging_top50tags.tsv"))
-    files = [tsv]
-    splits_dir = entry.get("splits_dir", "splits/split-0")
-    if splits_dir:
-        stem = Path(tsv).stem
-        files += sorted(str(p) for p in Path(_under(root, splits_dir)).glob(f"{stem}-*.tsv"))
-    return ManifestSource(format="mtg_jamendo", root=root, options=dict(entry), files=files)
-
-
-def _gtzan(entry: Mapping[str, Any], dataset: str, resources: str) -> ManifestSource:
-    root = entry["root"]
-    genres = Path(_under(root, entry.get("genres_dir", "genres")))
-    # A genre folder's modification time changes when a file is added or removed.
-    files = sorted(str(p) for p in genres.iterdir() if p.is_dir()) if genres.is_dir() else []
-    return ManifestSource(
-        format="gtzan", root=root, options=dict(entry), files=files or [str(genres)]
-    )
-
-
-_SOURCES = {
-    "demo": _demo,
-    "scores": _scores,
-    "table": _table,
-    "magnatagatune": _magnatagatune,
-    "mtg_jamendo": _mtg_jamendo,
-    "gtzan": _gtzan,
-}
-
-
-def manifest_source(config: Mapping[str, Any], *, dataset: str) -> ManifestSource:
-    """What the manifest step of ``dataset`` reads, for a validated config."""
-    entry = config["datasets"][dataset]
-    return _SOURCES[entry["format"]](entry, dataset, config["resources"])

@@ -1,17 +1,19 @@
-"""The tagging architectures: contract, shapes, gradients, configs, AutoPool."""
+"""The architecture registry: every architecture's contract (shapes, gradients, embeddings),
+sizes, and hyper-parameters checked by name."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.models import ARCHITECTURES, build_model
-from pipeline.models.layers import AutoPool, count_parameters, pool_schedule
-from pipeline.models.musicnn import _TimbralBlock, time_taps
+from pipeline.models.layers import TaggerNetwork, count_parameters
+from pipeline.models.registry import Architecture, parse_hparams, register
 
 N_TAGS = 5
 BATCH = 2
@@ -27,15 +29,6 @@ CASES: dict[str, tuple[tuple[int, int], dict]] = {
     "sample_level": ((1, 3**9), {"channels": 4}),
     "lstm": ((12, 40), {"hidden": 8, "mlp": 8, "bidirectional": True, "layers": 2}),
 }
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models run fastest on one thread, most of all on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _inputs(model: nn.Module, n_bins: int, n_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,20 +73,6 @@ def test_forward_backward(name: str) -> None:
         assert embedding.shape == (BATCH, model.embedding_dim)
         # forward is the classifier applied to the embedding
         torch.testing.assert_close(model.classifier(embedding), model(x, lengths))
-
-
-def test_lstm_ignores_padding() -> None:
-    torch.manual_seed(0)
-    model = build_model("lstm", n_tags=3, n_bins=4, n_frames=10, hparams={"dropout": 0.0}).eval()
-    x = torch.randn(2, 10, 4)
-    lengths = torch.tensor([10, 6])
-    with torch.no_grad():
-        padded = model(x, lengths)
-        x[1, 6:] = 99.0  # other padding values change nothing
-        torch.testing.assert_close(model(x, lengths), padded)
-        torch.testing.assert_close(model(x[1:, :6], lengths[1:]), padded[1:])
-    with pytest.raises(PipelineError, match=r"lengths \[10, 0\]"):
-        model(x, torch.tensor([10, 0]))
 
 
 @pytest.mark.parametrize(
@@ -153,71 +132,47 @@ def test_bad_hyper_parameters(name: str, hparams: dict, message: str) -> None:
         build_model(name, n_tags=3, n_bins=96, n_frames=100, hparams=hparams)
 
 
-def test_yaml_lists_become_tuples() -> None:
-    model = build_model(
-        "musicnn", n_tags=3, n_bins=20, n_frames=50, hparams={"temporal_lengths": [9, 4]}
-    )
-    assert len(model.temporal) == 2
-    config = ARCHITECTURES["musicnn"].config(temporal_lengths=[9, 4])
-    assert config.temporal_lengths == (9, 4)
+@dataclass(frozen=True, kw_only=True)
+class _TinyConfig:
+    width: int = 2
+
+    def __post_init__(self) -> None:
+        if self.width < 1:
+            raise ConfigError(f"tiny.width: {self.width!r} must be >= 1")
 
 
-@pytest.mark.parametrize("width", [7, 6])
-def test_timbral_block_equals_conv2d(width: int) -> None:
-    """The banded-matrix timbral filters equal Conv2d -> ReLU -> BatchNorm2d -> max over freq."""
-    torch.manual_seed(0)
-    block = _TimbralBlock(filters=3, height=5, width=width, n_bins=12)
-    conv, bn = nn.Conv2d(1, 3, (5, width)), nn.BatchNorm2d(3)
-    with torch.no_grad():
-        conv.weight.copy_(block.weight[:, None])
-        conv.bias.copy_(block.bias)
-    x = torch.randn(2, 12, 30)
-    for train in (True, False):
-        block.train(train)
-        bn.train(train)
-        padded = F.pad(x[:, None], ((width - 1) // 2, width // 2))
-        expected = bn(torch.relu(conv(padded))).amax(dim=2)  # (B, filters, T)
-        torch.testing.assert_close(block(time_taps(x, width=width), batch=2), expected)
+class _Tiny(TaggerNetwork):
+    """Mean over frames, then a linear layer."""
+
+    def __init__(self, *, n_tags: int, n_bins: int, n_frames: int, config: _TinyConfig) -> None:
+        super().__init__()
+        self.embedding_dim = n_bins * config.width
+        self.width = config.width
+        self.classifier = nn.Linear(self.embedding_dim, n_tags)
+
+    def embed(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return x.mean(dim=2).repeat(1, self.width)
 
 
-def test_autopool_interpolates_mean_and_max() -> None:
-    generator = torch.Generator().manual_seed(0)
-    logits = torch.randn(3, 6, 4, generator=generator)
-    p = torch.sigmoid(logits)
-    pool = AutoPool(4)
-    torch.testing.assert_close(pool(logits), p.mean(dim=1))  # alpha = 0: mean
-    with torch.no_grad():
-        pool.alpha.fill_(1e4)
-    torch.testing.assert_close(pool(logits), p.amax(dim=1))  # large alpha: max
-    with torch.no_grad():
-        pool.alpha.fill_(-1e4)
-    torch.testing.assert_close(pool(logits), p.amin(dim=1))  # large negative alpha: min
+def test_register_adds_a_buildable_architecture(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(ARCHITECTURES, "tiny", None)  # removed again after the test
+    assert register("tiny", config=_TinyConfig)(_Tiny) is _Tiny
+    assert ARCHITECTURES["tiny"] == Architecture(module=_Tiny, config=_TinyConfig)
+    model = build_model("tiny", n_tags=2, n_bins=3, n_frames=5, hparams={"width": 4})
+    assert isinstance(model, _Tiny) and model.embedding_dim == 12
+    x = torch.ones(1, 3, 5)
+    torch.testing.assert_close(model.embed(x), torch.ones(1, 12))
+    torch.testing.assert_close(model(x), model.classifier(torch.ones(1, 12)))
+    with pytest.raises(ConfigError, match="tiny.width: 0"):
+        build_model("tiny", n_tags=2, n_bins=3, n_frames=5, hparams={"width": 0})
 
 
-def test_autopool_mask_and_gradient() -> None:
-    generator = torch.Generator().manual_seed(1)
-    logits = torch.randn(2, 5, 3, generator=generator, requires_grad=True)
-    mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
-    pool = AutoPool(3)
-    out = pool(logits, mask)
-    p = torch.sigmoid(logits.detach())
-    torch.testing.assert_close(out[1], p[1, :2].mean(dim=0))  # padding windows ignored
-    out.sum().backward()
-    assert logits.grad[1, 2:].abs().sum() == 0
-    assert pool.alpha.grad is not None and torch.isfinite(pool.alpha.grad).all()
-    with pytest.raises(PipelineError, match=r"songs \[1\]"):
-        pool(logits, torch.tensor([[True] * 5, [False] * 5]))
-
-
-def test_pool_schedule_clamps() -> None:
-    assert pool_schedule(96, [2, 4, 3, 4]) == [2, 4, 3, 4]
-    assert pool_schedule(96, [2] * 7) == [2, 2, 2, 2, 2, 2, 1]
-    assert pool_schedule(10, [4, 8, 2]) == [4, 2, 1]
-
-
-def test_count_parameters() -> None:
-    layer = nn.Linear(3, 2)
-    assert count_parameters(layer) == 8
-    layer.bias.requires_grad_(False)
-    assert count_parameters(layer) == 6
-    assert count_parameters(layer, trainable_only=False) == 8
+def test_parse_hparams_names_unknown_keys_and_allowed_ones() -> None:
+    assert parse_hparams(_TinyConfig, None, architecture="x") == _TinyConfig()
+    assert parse_hparams(_TinyConfig, {"width": 3}, architecture="x").width == 3
+    with pytest.raises(
+        ConfigError,
+        match=r"architecture 'x': unknown hyper-parameter\(s\) \['a', 'b'\]; "
+        r"allowed: \['width'\]",
+    ):
+        parse_hparams(_TinyConfig, {"b": 1, "a": 2, "width": 1}, architecture="x")

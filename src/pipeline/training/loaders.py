@@ -1,4 +1,5 @@
-"""PyTorch datasets that read feature windows straight from the shard stores.
+"""What feeds the DataLoader: PyTorch datasets that read feature windows straight from the
+shard stores, the epoch-seeded sampler, and the label budget.
 
 - :class:`WindowDataset`: one item per stored window, ``(x, y, mask)``; whole windows, or
   seeded random crops inside the frames that hold audio (training of short-chunk models).
@@ -38,7 +39,7 @@ import hashlib
 import os
 import random
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,7 @@ from pipeline.features.windows import (
 try:  # zarr's own runner of coroutines on its I/O loop (what zarr.Array uses)
     from zarr.core.sync import sync as _zarr_sync
 except ImportError:  # pragma: no cover - another zarr layout: read one window at a time
-    _zarr_sync = None
+    _zarr_sync = None  # type: ignore[assignment]
 
 
 __all__ = [
@@ -282,7 +283,7 @@ class _StoreDataset(Dataset):
             if "features" not in attrs:
                 raise PipelineError(f"{store!r}: no 'features' attribute (not a feature store)")
             if settings is None:
-                settings = attrs["features"]
+                settings = cast(dict[str, Any], attrs["features"])
             elif attrs["features"] != settings:
                 raise PipelineError(
                     f"{store!r} has feature settings {attrs['features']!r}, unlike "
@@ -296,7 +297,8 @@ class _StoreDataset(Dataset):
         return int(shape[1]), int(shape[2])
 
     def _window_starts(self, store: str) -> np.ndarray:
-        return zarr.open_array(f"{store}/window_start_s", mode="r")[:].astype(np.float64)
+        starts = cast(np.ndarray, zarr.open_array(f"{store}/window_start_s", mode="r")[:])
+        return starts.astype(np.float64)
 
     def array(self, store_id: int) -> zarr.Array:
         """The ``windows`` array of ``self.stores[store_id]``, opened once per process."""
@@ -450,8 +452,9 @@ class WindowDataset(_StoreDataset):
         items = [int(i) for i in items]
         starts = [self._crop_start(i) for i in items]
         stop = self.n_frames if self.crop_frames is None or not self.train else None
+        crop = cast(int, self.crop_frames)  # used only when stop is None, i.e. when cropping
         selections = [
-            (int(self.rows[i]), slice(None), slice(a, stop if stop else a + self.crop_frames))
+            (int(self.rows[i]), slice(None), slice(a, stop if stop else a + crop))
             for i, a in zip(items, starts, strict=True)
         ]
         arrays = [self.array(int(self.item_store[i])) for i in items]
@@ -470,11 +473,11 @@ class WindowDataset(_StoreDataset):
 def _read_many(arrays: Sequence[zarr.Array], selections: Sequence[tuple]) -> list[np.ndarray]:
     """``arrays[k][selections[k]]`` for every k, as concurrent reads in one Zarr request."""
     if _zarr_sync is None or len(arrays) == 1:
-        return [arr[sel] for arr, sel in zip(arrays, selections, strict=True)]
+        return [cast(np.ndarray, arr[sel]) for arr, sel in zip(arrays, selections, strict=True)]
 
     async def gather() -> list[np.ndarray]:
         reads = (arr.async_array.getitem(sel) for arr, sel in zip(arrays, selections, strict=True))
-        return list(await asyncio.gather(*reads))
+        return cast(list[np.ndarray], list(await asyncio.gather(*reads)))
 
     return _zarr_sync(gather())
 
@@ -551,7 +554,7 @@ class TrackSequenceDataset(_StoreDataset):
     def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         store = int(self.track_store[item])
         start, stop = self.window_block(item)
-        windows = self.array(store)[start:stop]  # (n_windows, n_bins, n_frames)
+        windows = cast(np.ndarray, self.array(store)[start:stop])  # (n_windows, n_bins, n_frames)
         valid = audio_frames(
             starts_s=self._starts[store][start:stop],
             duration_s=float(self.tracks["duration_s"].iat[item]),

@@ -1,0 +1,352 @@
+"""What each rule of the workflow reads, and what the default target builds, from the config.
+
+``workflow/rules/common.smk`` keeps one-line named input functions that call these with the
+validated config (:func:`pipeline.config.validate_config`) and the job's wildcards; everything
+here is a plain function of the config (and, for a folder collection, of the folder's
+listing), tested without Snakemake. Paths follow the layout of the rules' outputs::
+
+    <results>/<dataset>/manifest.parquet, vocabulary.json, shards/<shard>.parquet
+    <results>/<dataset>/features/<features>/<shard>.zarr, index.parquet, stats.json
+    <results>/<dataset>/models/<model>/checkpoint.pt, evaluation/, retrieval/, fewshot/
+    <results>/collections/<collection>/tracks.parquet, shards/, tags.parquet
+    <results>/leaderboard.*, retrieval.*, fewshot.*
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pipeline.config.validation import collection_model, dataset_feature_sets, model_datasets
+from pipeline.datasets import dataset_format
+from pipeline.datasets.formats import ManifestSource
+from pipeline.datasets.manifest import shard_name
+
+__all__ = [
+    "all_targets",
+    "collection_checkpoint",
+    "collection_list_inputs",
+    "collection_listing",
+    "collection_shard_tables",
+    "evaluated_models",
+    "feature_dir",
+    "fewshot_inputs",
+    "fewshot_pairs",
+    "fewshot_params",
+    "fewshot_table_inputs",
+    "fewshot_target",
+    "generator_inputs",
+    "generator_params",
+    "index_inputs",
+    "leaderboard_inputs",
+    "leaderboard_params",
+    "manifest_params",
+    "manifest_source",
+    "model_dir",
+    "model_index",
+    "prediction_tables",
+    "retrieval_inputs",
+    "retrieval_pairs",
+    "retrieval_table_inputs",
+    "shard_failures",
+    "shard_stores",
+    "train_inputs",
+]
+
+Config = Mapping[str, Any]
+REPORTS = ("csv", "md", "html")
+PREDICTIONS = ("eval_songs", "eval_windows", "valid_songs", "valid_windows")
+
+
+# ---------------------------------------------------------------------------- folders
+
+
+def feature_dir(config: Config, *, dataset: str, features: str) -> str:
+    """The folder of a dataset's feature set: shard stores, index, statistics."""
+    return f"{config['results']}/{dataset}/features/{features}"
+
+
+def model_dir(config: Config, *, dataset: str, model: str) -> str:
+    """The folder of a model trained on a dataset: checkpoint and everything made from it."""
+    return f"{config['results']}/{dataset}/models/{model}"
+
+
+def _shard_names(count: int) -> list[str]:
+    return [shard_name(k) for k in range(count)]
+
+
+# ---------------------------------------------------------------------------- pairs
+
+
+def evaluated_models(config: Config) -> list[tuple[str, str]]:
+    """(dataset, model) pairs: every model on every dataset it is trained on."""
+    return [
+        (dataset, model)
+        for model in config["models"]
+        for dataset in model_datasets(config, model=model)
+    ]
+
+
+def retrieval_pairs(config: Config) -> list[tuple[str, str]]:
+    """(dataset, model) pairs evaluated for retrieval and indexed for similarity search."""
+    wanted = config["retrieval"]["models"]
+    return [(d, m) for d, m in evaluated_models(config) if m in wanted]
+
+
+def fewshot_pairs(config: Config) -> list[tuple[str, str]]:
+    """(dataset the model is trained on, model) pairs adapted to few-shot tags."""
+    wanted = config["fewshot"]["models"]
+    return [(d, m) for d, m in evaluated_models(config) if m in wanted]
+
+
+# ---------------------------------------------------------------------------- default target
+
+
+def all_targets(config: Config) -> list[str]:
+    """Everything the default target builds.
+
+    Per dataset its manifest and, per feature set, the index and band statistics; the
+    leaderboard when there are models; each collection's tags; the retrieval table and the
+    similarity indexes, and the few-shot table, when models are listed for them.
+    """
+    results = config["results"]
+    targets = []
+    for dataset in config["datasets"]:
+        targets.append(f"{results}/{dataset}/manifest.parquet")
+        for features in dataset_feature_sets(config, dataset=dataset):
+            folder = feature_dir(config, dataset=dataset, features=features)
+            targets += [f"{folder}/index.parquet", f"{folder}/stats.json"]
+    if config["models"]:
+        targets += [f"{results}/leaderboard.{ext}" for ext in REPORTS]
+    for collection in config["collections"]:
+        targets.append(f"{results}/collections/{collection}/tags.parquet")
+    retrieval = retrieval_pairs(config)
+    if retrieval:
+        targets += [f"{results}/retrieval.{ext}" for ext in REPORTS]
+        targets += [
+            f"{model_dir(config, dataset=d, model=m)}/similarity/index.parquet"
+            for d, m in retrieval
+        ]
+    if fewshot_pairs(config):
+        targets += [f"{results}/fewshot.{ext}" for ext in REPORTS]
+    return targets
+
+
+# ---------------------------------------------------------------------------- datasets
+
+
+def manifest_source(config: Config, *, dataset: str) -> ManifestSource:
+    """What the manifest step of ``dataset`` reads, as its format declares it."""
+    entry = config["datasets"][dataset]
+    spec = dataset_format(entry["format"])
+    return spec.manifest_source(entry=entry, dataset_dir=f"{config['resources']}/{dataset}")
+
+
+def manifest_params(config: Config, *, dataset: str) -> dict[str, Any]:
+    """The params of the manifest step: the adapter, the folder it reads, its options."""
+    source = manifest_source(config, dataset=dataset)
+    return {"format": source.format, "root": source.root, "options": source.options}
+
+
+def generator_params(config: Config, *, dataset: str) -> dict[str, Any]:
+    """The config keys that define a generated dataset (its format's ``generator_keys``)."""
+    entry = config["datasets"][dataset]
+    return {key: entry[key] for key in dataset_format(entry["format"]).generator_keys}
+
+
+def generator_inputs(config: Config, *, dataset: str) -> dict[str, str]:
+    """The files the rule that generates a dataset reads (none for the demo)."""
+    entry = config["datasets"][dataset]
+    read = dataset_format(entry["format"]).generator_inputs
+    return {} if read is None else read(entry=entry)
+
+
+# ---------------------------------------------------------------------------- features
+
+
+def shard_stores(config: Config, *, dataset: str, features: str) -> list[str]:
+    """Every shard store of a dataset's feature set."""
+    folder = feature_dir(config, dataset=dataset, features=features)
+    shards = _shard_names(config["datasets"][dataset]["shards"])
+    return [f"{folder}/{shard}.zarr" for shard in shards]
+
+
+def shard_failures(config: Config, *, dataset: str, features: str) -> list[str]:
+    """Every shard's table of tracks that failed extraction."""
+    folder = feature_dir(config, dataset=dataset, features=features)
+    shards = _shard_names(config["datasets"][dataset]["shards"])
+    return [f"{folder}/{shard}.failed.parquet" for shard in shards]
+
+
+# ---------------------------------------------------------------------------- models
+
+
+def model_index(config: Config, *, dataset: str, model: str) -> str:
+    """The feature index of the feature set the model reads."""
+    features = config["models"][model]["features"]
+    return f"{feature_dir(config, dataset=dataset, features=features)}/index.parquet"
+
+
+def train_inputs(config: Config, *, dataset: str, model: str) -> dict[str, str]:
+    """Index and band statistics of the model's feature set, the vocabulary, and the
+    checkpoint of the network an embedding model borrows (``hparams.from_model``)."""
+    entry = config["models"][model]
+    folder = feature_dir(config, dataset=dataset, features=entry["features"])
+    inputs = {
+        "index": f"{folder}/index.parquet",
+        "stats": f"{folder}/stats.json",
+        "vocabulary": f"{config['results']}/{dataset}/vocabulary.json",
+    }
+    source = entry["hparams"].get("from_model")
+    if source:
+        inputs["network"] = f"{model_dir(config, dataset=dataset, model=source)}/checkpoint.pt"
+    return inputs
+
+
+def prediction_tables(config: Config, *, dataset: str, model: str) -> dict[str, str]:
+    """The window- and song-level predictions on the evaluation and validation splits."""
+    folder = f"{model_dir(config, dataset=dataset, model=model)}/predictions"
+    return {name: f"{folder}/{name}.parquet" for name in PREDICTIONS}
+
+
+def leaderboard_inputs(config: Config) -> dict[str, list[str]]:
+    """Metrics and training summaries of every evaluated (dataset, model) pair."""
+    dirs = [model_dir(config, dataset=d, model=m) for d, m in evaluated_models(config)]
+    return {
+        "metrics": [f"{folder}/evaluation/metrics.json" for folder in dirs],
+        "summaries": [f"{folder}/train_summary.json" for folder in dirs],
+    }
+
+
+def leaderboard_params(config: Config) -> dict[str, Any]:
+    """The pairs, model and feature settings that the leaderboard states."""
+    return {
+        "pairs": evaluated_models(config),
+        "models": config["models"],
+        "features": config["features"],
+    }
+
+
+# ---------------------------------------------------------------------------- collections
+
+
+def collection_checkpoint(config: Config, *, collection: str) -> str:
+    """The checkpoint that tags a collection."""
+    dataset, model = collection_model(config, collection=collection)
+    return f"{model_dir(config, dataset=dataset, model=model)}/checkpoint.pt"
+
+
+def collection_list_inputs(config: Config, *, collection: str) -> dict[str, str]:
+    """A dataset collection lists its dataset's manifest; a folder has no input file."""
+    entry = config["collections"][collection]
+    if "dataset" in entry:
+        return {"manifest": f"{config['results']}/{entry['dataset']}/manifest.parquet"}
+    return {}
+
+
+def collection_listing(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """What a collection holds, as params of its listing job, so that a change re-lists it.
+
+    Parameters
+    ----------
+    entry : Mapping[str, Any]
+        The collection's validated config entry.
+
+    Returns
+    -------
+    dict
+        ``{"dataset": name}`` for a dataset collection (its manifest is an input). For a
+        folder: ``{"root", "patterns", "files"}``, ``files`` a digest of the path, size and
+        modification time of every file under ``root`` (walked now, when the DAG is built:
+        a collection is one job, whatever its size); ``{"root", "missing": True}`` when the
+        folder does not exist.
+    """
+    if "dataset" in entry:
+        return {"dataset": entry["dataset"]}
+    root = Path(entry["root"])
+    if not root.is_dir():
+        return {"root": str(root), "missing": True}
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        stat = path.stat()
+        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return {"root": str(root), "patterns": entry["patterns"], "files": digest.hexdigest()}
+
+
+def collection_shard_tables(config: Config, *, collection: str) -> dict[str, list[str]]:
+    """Every shard's tag table and failure table of a collection."""
+    folder = f"{config['results']}/collections/{collection}/shards"
+    names = _shard_names(config["collections"][collection]["shards"])
+    return {
+        "tables": [f"{folder}/{name}.parquet" for name in names],
+        "failed": [f"{folder}/{name}.failed.parquet" for name in names],
+    }
+
+
+# ---------------------------------------------------------------------------- retrieval
+
+
+def retrieval_inputs(config: Config, *, dataset: str, model: str) -> dict[str, str]:
+    """Track embeddings, and the metric-learning projection when it is trained."""
+    folder = model_dir(config, dataset=dataset, model=model)
+    inputs = {"embeddings": f"{folder}/embeddings.parquet"}
+    if config["retrieval"]["metric_learning"]["enabled"]:
+        inputs["projection"] = f"{folder}/retrieval/projection.pt"
+    return inputs
+
+
+def index_inputs(config: Config, *, dataset: str, model: str) -> dict[str, str]:
+    """Embeddings, checkpoint and manifest of a similarity index (and the projection when
+    the index lives in the metric-learning space)."""
+    folder = model_dir(config, dataset=dataset, model=model)
+    inputs = {
+        "embeddings": f"{folder}/embeddings.parquet",
+        "checkpoint": f"{folder}/checkpoint.pt",
+        "manifest": f"{config['results']}/{dataset}/manifest.parquet",
+    }
+    if config["retrieval"]["index_space"] == "triplet":
+        inputs["projection"] = f"{folder}/retrieval/projection.pt"
+    return inputs
+
+
+def retrieval_table_inputs(config: Config) -> list[str]:
+    """Retrieval metrics of every (dataset, model) pair listed for retrieval."""
+    return [
+        f"{model_dir(config, dataset=d, model=m)}/retrieval/metrics.json"
+        for d, m in retrieval_pairs(config)
+    ]
+
+
+# ---------------------------------------------------------------------------- few-shot
+
+
+def fewshot_target(config: Config, *, dataset: str) -> str:
+    """The dataset whose tags are learnt from a few examples (``fewshot.dataset``, or the
+    dataset the model is trained on)."""
+    return config["fewshot"]["dataset"] or dataset
+
+
+def fewshot_inputs(config: Config, *, dataset: str, model: str) -> dict[str, str]:
+    """The model's checkpoint, and the feature index and vocabulary of the target dataset."""
+    target = fewshot_target(config, dataset=dataset)
+    features = config["models"][model]["features"]
+    return {
+        "checkpoint": f"{model_dir(config, dataset=dataset, model=model)}/checkpoint.pt",
+        "index": f"{feature_dir(config, dataset=target, features=features)}/index.parquet",
+        "vocabulary": f"{config['results']}/{target}/vocabulary.json",
+    }
+
+
+def fewshot_params(config: Config, *, dataset: str) -> dict[str, Any]:
+    """The ``fewshot`` settings and the target dataset."""
+    return {**config["fewshot"], "target": fewshot_target(config, dataset=dataset)}
+
+
+def fewshot_table_inputs(config: Config) -> list[str]:
+    """Few-shot episodes of every (dataset, model) pair listed for few-shot tags."""
+    return [
+        f"{model_dir(config, dataset=d, model=m)}/fewshot/episodes.csv"
+        for d, m in fewshot_pairs(config)
+    ]

@@ -1,0 +1,143 @@
+"""What a dataset format declares: its adapter, the config keys it needs, the files it reads.
+
+Each adapter module (:mod:`pipeline.datasets.magnatagatune`, ``mtg_jamendo``, ``gtzan``,
+``table``, and the generated formats :mod:`pipeline.datasets.rendering.demo` and
+``rendering.scores``) ends with one :class:`DatasetFormat`, ``FORMAT``; the registry in
+:mod:`pipeline.datasets` collects them. The workflow asks the registry, never the format
+names: adding a format is its module, one line in the registry and its keys in the config
+schema (``workflow/schemas/config.schema.yaml``, the one source of defaults).
+
+Two kinds of format exist:
+
+- *read* formats have ``load_records``: the manifest step reads ``entry["root"]`` with it, and
+  re-runs when one of ``metadata_files`` changes (never the audio files: the DAG must not
+  grow with the number of tracks);
+- *generated* formats are built by a rule of their own into ``resources/<dataset>/...`` (the
+  ``generator_keys`` of the config entry are that rule's params, ``generator_inputs`` its
+  input files) as a generic track table, :data:`GENERATED_TABLE`, which the manifest step
+  reads with the ``table`` adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+__all__ = [
+    "GENERATED_TABLE",
+    "Adapter",
+    "DatasetFormat",
+    "ManifestSource",
+]
+
+#: The table a generated format writes into its folder, and how the ``table`` adapter reads it
+#: (comma-separated, tags joined by ``;``, columns ``track_id, path, tags, ...``).
+GENERATED_TABLE: dict[str, str] = {"table": "tracks.csv", "sep": ",", "tag_sep": ";"}
+
+
+class Adapter(Protocol):
+    """A dataset adapter's ``load_records`` function."""
+
+    def __call__(self, *, root: Path, options: Mapping[str, Any]) -> pd.DataFrame: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class ManifestSource:
+    """What the manifest step of a dataset reads.
+
+    Attributes
+    ----------
+    format : str
+        The adapter that reads it (generated datasets are read as ``table``).
+    root : str
+        The folder the adapter reads.
+    options : dict
+        Adapter options (the dataset's config entry, plus the table options of
+        :data:`GENERATED_TABLE` for generated datasets).
+    files : list of str
+        Metadata files whose change re-runs the manifest step (audio files are not listed:
+        the DAG must not grow with the number of tracks).
+    """
+
+    format: str
+    root: str
+    options: dict[str, Any]
+    files: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatasetFormat:
+    """One dataset format, as the config validation and the workflow see it.
+
+    Give ``load_records`` and ``metadata_files`` for a read format, ``generated_dir`` (and
+    ``generator_keys``, ``generator_inputs``) for a generated one.
+
+    Attributes
+    ----------
+    name : str
+        The config's ``format`` value.
+    requires : tuple of str
+        Keys the config entry must give besides ``format`` (the schema cannot say which keys
+        each format needs without unreadable error messages).
+    load_records : Adapter or None
+        Read formats: the adapter, ``load_records(root=..., options=...)``.
+    metadata_files : callable or None
+        Read formats: ``metadata_files(root=..., options=...) -> list[Path]``, the files
+        ``load_records`` reads besides the audio.
+    generated_dir : str or None
+        Generated formats: the folder, under the dataset's ``resources/<dataset>``, that the
+        generating rule writes (``""`` for that folder itself).
+    generator_keys : tuple of str
+        Generated formats: the config keys that define the generated data, passed (in this
+        order) as params to the rule that generates it, so that a change re-generates it.
+    generator_inputs : callable or None
+        Generated formats: ``generator_inputs(entry=...) -> dict`` of the files the
+        generating rule reads (name -> path); None when it reads none.
+    """
+
+    name: str
+    requires: tuple[str, ...]
+    load_records: Adapter | None = None
+    metadata_files: Callable[..., list[Path]] | None = None
+    generated_dir: str | None = None
+    generator_keys: tuple[str, ...] = ()
+    generator_inputs: Callable[..., dict[str, str]] | None = None
+
+    def __post_init__(self) -> None:
+        read = self.load_records is not None and self.metadata_files is not None
+        if read == (self.generated_dir is not None):
+            raise TypeError(
+                f"dataset format {self.name!r}: give load_records and metadata_files (a read "
+                "format) or generated_dir (a generated format)"
+            )
+
+    def manifest_source(self, *, entry: Mapping[str, Any], dataset_dir: str) -> ManifestSource:
+        """What the manifest step reads for a validated config entry of this format.
+
+        Parameters
+        ----------
+        entry : Mapping[str, Any]
+            The dataset's validated config entry.
+        dataset_dir : str
+            The dataset's folder of generated inputs, ``resources/<dataset>``.
+        """
+        if self.generated_dir is None:
+            assert self.metadata_files is not None  # checked in __post_init__
+            files = self.metadata_files(root=Path(entry["root"]), options=entry)
+            return ManifestSource(
+                format=self.name,
+                root=entry["root"],
+                options=dict(entry),
+                files=[str(path) for path in files],
+            )
+        folder = f"{dataset_dir}/{self.generated_dir}" if self.generated_dir else dataset_dir
+        return ManifestSource(
+            format="table",
+            root=folder,
+            options={**entry, **GENERATED_TABLE},
+            files=[f"{folder}/{GENERATED_TABLE['table']}"],
+        )

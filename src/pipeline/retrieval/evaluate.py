@@ -1,0 +1,101 @@
+"""The retrieval steps of the workflow: a metric-learning projection trained on a model's
+track embeddings, and the leave-one-out retrieval evaluation of its embedding spaces (the
+model's own, the projection's, and a random ranking) on the evaluated split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import PipelineError
+from pipeline.evaluation.predict import embedding_matrix
+from pipeline.retrieval.metric_learning import (
+    TripletConfig,
+    load_projection,
+    project,
+    save_projection,
+    train_projection,
+)
+from pipeline.retrieval.metrics import chance_metrics, retrieval_metrics
+from pipeline.retrieval.table import shown
+
+__all__ = ["train_metric_projection", "evaluate_retrieval"]
+
+
+def _split_part(embeddings: pd.DataFrame, split: str) -> tuple[np.ndarray, list[list[str]]]:
+
+    part = embeddings[embeddings["split"] == split]
+    if len(part) < 2:
+        raise PipelineError(f"split {split!r} has {len(part)} embedded track(s); need at least 2")
+    return embedding_matrix(part), [list(t) for t in part["tags"]]
+
+
+def train_metric_projection(
+    *,
+    embeddings: pd.DataFrame,
+    retrieval: Mapping[str, Any],
+    out_projection: str | Path,
+    out_history: str | Path,
+) -> None:
+    """Train the triplet projection on the train split (valid split picks the epoch).
+
+    Parameters
+    ----------
+    embeddings : pd.DataFrame
+        From :func:`pipeline.evaluation.predict.embed_tracks` (``split``, ``tags``, ``embedding``).
+    retrieval : mapping
+        The ``retrieval:`` config (``k``, ``relevance_threshold``, ``metric_learning``).
+    out_projection, out_history : str or Path
+    """
+    settings = {k: v for k, v in retrieval["metric_learning"].items() if k != "enabled"}
+    train_x, train_tags = _split_part(embeddings, "train")
+    valid_x, valid_tags = _split_part(embeddings, "valid")
+    projection, history = train_projection(
+        train_embeddings=train_x,
+        train_tags=train_tags,
+        valid_embeddings=valid_x,
+        valid_tags=valid_tags,
+        config=TripletConfig.from_dict(settings),
+        k=int(retrieval["k"]),
+        relevance_threshold=float(retrieval["relevance_threshold"]),
+    )
+    save_projection(projection, out_projection)
+    Path(out_history).parent.mkdir(parents=True, exist_ok=True)
+    history.to_csv(out_history, index=False)
+
+
+def evaluate_retrieval(
+    *,
+    embeddings: pd.DataFrame,
+    projection: str | Path | None,
+    split: str,
+    k: int,
+    relevance_threshold: float,
+) -> list[dict[str, Any]]:
+    """Retrieval metrics of one model's spaces on one split.
+
+    Returns
+    -------
+    list of dict
+        One per space: ``"tagger"`` (the model's own embeddings), ``"triplet"`` (the
+        projection, when given) and ``"random"`` (chance), each with ``space``, ``dim`` and
+        the metrics of :func:`pipeline.retrieval.metrics.retrieval_metrics`.
+    """
+    x, tags = _split_part(embeddings, split)
+    spaces: list[tuple[str, np.ndarray]] = [("tagger", x)]
+    if projection is not None:
+        spaces.append(("triplet", project(projection=load_projection(projection), embeddings=x)))
+    rows = []
+    for space, matrix in spaces:
+        metrics = retrieval_metrics(
+            embeddings=matrix, tags=tags, k=k, relevance_threshold=relevance_threshold
+        )
+        rows.append({"space": space, "dim": int(matrix.shape[1]), **shown(metrics)})
+    chance = chance_metrics(tags=tags, k=k, relevance_threshold=relevance_threshold, repeats=3)
+    rows.append({"space": "random", "dim": 0, **shown(chance)})
+    return rows

@@ -1,0 +1,176 @@
+"""Batch tagging of a collection: listing a folder, stable shards, a shard of files into the
+collection table (bad files into the failure table), and merging the shards.
+
+The tagger is a network with seeded random weights on the synthetic feature settings
+(:func:`tests.helpers.checkpoints.random_network_checkpoint`); the audio is real encoded files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.collection import (
+    FAILURE_COLUMNS,
+    TABLE_KEYS,
+    list_folder,
+    merge_shards,
+    shard_tracks,
+    tag_files,
+)
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.inference.file_tagger import FileTagger
+from pipeline.inference.network import NetworkTagger
+from pipeline.io.checkpoint import save_checkpoint
+from pipeline.retrieval.similarity import METADATA_KEY
+from tests.helpers.audio import write_audio
+from tests.helpers.checkpoints import random_network_checkpoint
+from tests.helpers.synthetic import TAGS
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Audio in sub-folders, upper-case suffixes, and files that are not audio."""
+    root = tmp_path_factory.mktemp("collection")
+    write_audio(root / "b" / "two.flac", duration_s=2.2, freq_hz=300.0)
+    write_audio(root / "a.wav", duration_s=1.3, sample_rate=22050, channels=2)
+    write_audio(root / "b" / "c" / "THREE.WAV", duration_s=0.5, seed=3)
+    (root / "notes.txt").write_text("not audio")
+    (root / "b" / "broken.mp3").write_text("not audio either\n" * 20)
+    return root
+
+
+@pytest.fixture(scope="module")
+def file_tagger() -> FileTagger:
+    return FileTagger(NetworkTagger(random_network_checkpoint()), embed=True)
+
+
+def test_list_folder_finds_audio_recursively(folder: Path) -> None:
+    tracks = list_folder(root=folder)
+    assert list(tracks.columns) == ["track_id", "path"]
+    assert list(tracks["track_id"]) == ["a.wav", "b/broken.mp3", "b/c/THREE.WAV", "b/two.flac"]
+    assert list(tracks["path"]) == [str(folder / t) for t in tracks["track_id"]]
+    flac = list_folder(root=str(folder), patterns=["*.FLAC"])  # patterns in any case
+    assert list(flac["track_id"]) == ["b/two.flac"]
+
+
+def test_list_folder_errors(folder: Path) -> None:
+    with pytest.raises(ConfigError, match="a.wav.*is not a folder"):
+        list_folder(root=folder / "a.wav")
+    with pytest.raises(ConfigError, match=r"no file matches \['\*\.opus'\]"):
+        list_folder(root=folder, patterns=["*.opus"])
+
+
+def test_shards_split_the_tracks_stably() -> None:
+    tracks = pd.DataFrame(
+        {
+            "track_id": [f"t{i}" for i in range(60)],
+            "path": [f"/m/{i}.wav" for i in range(60)],
+            "extra": 0,
+        }
+    )
+    shards = [shard_tracks(tracks, shard=k, n_shards=4) for k in range(4)]
+    assert all(list(s.columns) == ["track_id", "path"] for s in shards)
+    ids = [t for s in shards for t in s["track_id"]]
+    assert sorted(ids) == sorted(tracks["track_id"]) and len(set(ids)) == 60  # a partition
+    assert all(len(s) > 0 for s in shards)
+    for s in shards:  # input order inside a shard
+        assert list(s["track_id"]) == sorted(s["track_id"], key=lambda t: int(t[1:]))
+    # a track's shard depends on its id only, not on the other tracks
+    alone = shard_tracks(tracks.iloc[::-1].iloc[:7], shard=2, n_shards=4)
+    assert set(alone["track_id"]) == set(shards[2]["track_id"]) & set(tracks["track_id"][-7:])
+
+
+def test_shard_errors() -> None:
+    tracks = pd.DataFrame({"track_id": ["a"], "path": ["/a.wav"]})
+    with pytest.raises(ConfigError, match=r"shard 4 is not in 0\.\.3"):
+        shard_tracks(tracks, shard=4, n_shards=4)
+    with pytest.raises(PipelineError, match=r"lacks column\(s\) \['path'\]"):
+        shard_tracks(tracks[["track_id"]], shard=0, n_shards=1)
+
+
+def test_tag_files_writes_good_files_and_records_bad_ones(
+    folder: Path, file_tagger: FileTagger
+) -> None:
+    tracks = list_folder(root=folder)
+    table, failures = tag_files(tracks=tracks, file_tagger=file_tagger, top=1)
+    assert table.column_names == [*TABLE_KEYS, *TAGS, "embedding"]
+    frame = table.to_pandas()
+    assert list(frame["track_id"]) == ["a.wav", "b/c/THREE.WAV", "b/two.flac"]
+    assert list(failures.columns) == FAILURE_COLUMNS
+    assert list(failures["track_id"]) == ["b/broken.mp3"]
+    assert "not a readable audio file" in failures["error"].iloc[0]
+    np.testing.assert_allclose(frame["duration_s"], [1.3, 0.5, 2.2], atol=1e-3)
+    assert table.schema.field("n_windows").type == pa.int32()
+    for row, track_id in zip(frame.itertuples(), frame["track_id"], strict=True):
+        result = file_tagger.tag(folder / track_id)
+        assert row.n_windows == result.n_windows
+        assert list(row.top_tags) == [result.top(1)[0][0]]
+        np.testing.assert_allclose([getattr(row, t) for t in TAGS], result.song_probs, atol=1e-6)
+        np.testing.assert_allclose(row.embedding, result.embedding, atol=1e-6)
+    assert table.schema.field("embedding").type.list_size == 32
+
+
+def test_tag_files_without_embeddings_or_good_files(folder: Path, file_tagger: FileTagger) -> None:
+    plain = FileTagger(file_tagger.tagger)
+    tracks = list_folder(root=folder, patterns=["*.flac"])
+    table, failures = tag_files(tracks=tracks, file_tagger=plain, top=0)
+    assert "embedding" not in table.column_names and failures.empty
+    assert sorted(table.column("top_tags").to_pylist()[0]) == sorted(TAGS)
+    bad = pd.DataFrame({"track_id": ["x"], "path": [str(folder / "missing.wav")]})
+    empty, failures = tag_files(tracks=bad, file_tagger=file_tagger, top=1)
+    assert empty.num_rows == 0 and list(failures["track_id"]) == ["x"]
+    assert empty.schema.field("embedding").type.list_size == 32  # the size without a file
+
+
+def test_tag_names_must_not_clash_with_columns(folder: Path) -> None:
+    tagger = NetworkTagger(random_network_checkpoint(tags=["path", "x"]))
+    with pytest.raises(PipelineError, match=r"\['path'\] clash"):
+        tag_files(tracks=list_folder(root=folder), file_tagger=FileTagger(tagger), top=1)
+
+
+def test_merge_shards_sorts_and_describes_the_embedding_space(
+    folder: Path, file_tagger: FileTagger, tmp_path: Path
+) -> None:
+    tracks = list_folder(root=folder)
+    paths = []
+    for k in (1, 0):
+        part = tracks.iloc[k::2]
+        table, _ = tag_files(tracks=part, file_tagger=file_tagger, top=1)
+        paths.append(tmp_path / f"{k}.parquet")
+        pq.write_table(table, paths[-1])
+    checkpoint = tmp_path / "checkpoint.pt"
+    save_checkpoint(random_network_checkpoint(), checkpoint)
+    out = tmp_path / "out" / "tags.parquet"
+    assert merge_shards(tables=paths, out=out, checkpoint=checkpoint) == 3
+    merged = pq.read_table(out)
+    assert merged.column("track_id").to_pylist() == ["a.wav", "b/c/THREE.WAV", "b/two.flac"]
+    description = json.loads(merged.schema.metadata[METADATA_KEY])
+    assert description == {
+        "checkpoint": str(checkpoint.resolve()),
+        "projection": None,
+        "space": "tagger",
+    }
+    with pytest.raises(PipelineError, match="no shard table"):
+        merge_shards(tables=[], out=out, checkpoint=checkpoint)
+
+
+def test_merge_shards_without_embeddings(
+    folder: Path, file_tagger: FileTagger, tmp_path: Path
+) -> None:
+    plain = FileTagger(file_tagger.tagger)
+    table, _ = tag_files(
+        tracks=list_folder(root=folder, patterns=["*.wav"]), file_tagger=plain, top=1
+    )
+    pq.write_table(table, tmp_path / "0.parquet")
+    out = tmp_path / "sub" / "tags.parquet"
+    assert merge_shards(tables=[tmp_path / "0.parquet"], out=out, checkpoint=tmp_path / "x.pt") == 2
+    merged = pq.read_table(out)
+    assert METADATA_KEY not in (merged.schema.metadata or {})
+    assert merged.column("track_id").to_pylist() == ["a.wav", "b/c/THREE.WAV"]

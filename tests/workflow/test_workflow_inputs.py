@@ -1,0 +1,229 @@
+"""What each rule reads and what the default target builds, from a validated config."""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+
+from pipeline.config import load_yaml, validate_config
+from pipeline.config import workflow_inputs as inputs
+
+REPO = Path(__file__).resolve().parents[2]
+SCHEMA = load_yaml(REPO / "workflow" / "schemas" / "config.schema.yaml")
+CONFIG = validate_config(load_yaml(REPO / "config.yaml"), schema=SCHEMA)
+
+
+def _config(**sections) -> dict:
+    config = {
+        "results": "out",
+        "resources": "res",
+        "datasets": {
+            "a": {"format": "table", "root": "/data/a", "table": "t.csv", "shards": 2},
+            "b": {"format": "demo", "shards": 1, "features": ["lm"]},
+        },
+        "features": {"lm": {"kind": "logmel"}, "mf": {"kind": "mfcc"}},
+        "models": {
+            "fcn": {"architecture": "fcn", "features": "lm"},
+            "svm": {
+                "architecture": "embedding_svm",
+                "features": "lm",
+                "datasets": ["a"],
+                "hparams": {"from_model": "fcn"},
+            },
+            "lstm": {"architecture": "lstm", "features": "mf"},
+        },
+    }
+    config.update(sections)
+    return validate_config(config, schema=SCHEMA)
+
+
+def test_targets_of_the_repo_config() -> None:
+    targets = inputs.all_targets(CONFIG)
+    assert targets[:5] == [
+        "results/demo/manifest.parquet",
+        "results/demo/features/logmel/index.parquet",
+        "results/demo/features/logmel/stats.json",
+        "results/demo/features/mfcc/index.parquet",
+        "results/demo/features/mfcc/stats.json",
+    ]
+    for name in ("leaderboard", "retrieval", "fewshot"):
+        assert all(f"results/{name}.{ext}" in targets for ext in ("csv", "md", "html"))
+    assert "results/collections/demo_audio/tags.parquet" in targets
+    indexes = [t for t in targets if t.endswith("similarity/index.parquet")]
+    assert indexes == [
+        f"results/demo/models/{m}/similarity/index.parquet" for m in ("fcn", "musicnn", "lstm_mfcc")
+    ]
+    assert len(targets) == len(set(targets))
+
+
+def test_targets_follow_the_sections_in_use() -> None:
+    config = _config()
+    targets = inputs.all_targets(config)
+    assert "out/a/features/mf/index.parquet" in targets
+    assert "out/b/features/mf/index.parquet" not in targets  # b extracts lm only
+    assert "out/leaderboard.csv" in targets
+    assert not any("retrieval" in t or "fewshot" in t or "collections" in t for t in targets)
+    assert inputs.all_targets(_config(models={})) == [
+        "out/a/manifest.parquet",
+        "out/a/features/lm/index.parquet",
+        "out/a/features/lm/stats.json",
+        "out/a/features/mf/index.parquet",
+        "out/a/features/mf/stats.json",
+        "out/b/manifest.parquet",
+        "out/b/features/lm/index.parquet",
+        "out/b/features/lm/stats.json",
+    ]
+
+
+def test_pairs() -> None:
+    config = _config(retrieval={"models": ["lstm"]}, fewshot={"models": ["fcn"]})
+    assert inputs.evaluated_models(config) == [
+        ("a", "fcn"),
+        ("b", "fcn"),
+        ("a", "svm"),
+        ("a", "lstm"),
+    ]
+    assert inputs.retrieval_pairs(config) == [("a", "lstm")]
+    assert inputs.fewshot_pairs(config) == [("a", "fcn"), ("b", "fcn")]
+    assert inputs.retrieval_table_inputs(config) == ["out/a/models/lstm/retrieval/metrics.json"]
+    assert inputs.fewshot_table_inputs(config) == [
+        "out/a/models/fcn/fewshot/episodes.csv",
+        "out/b/models/fcn/fewshot/episodes.csv",
+    ]
+    board = inputs.leaderboard_inputs(config)
+    assert board["metrics"][0] == "out/a/models/fcn/evaluation/metrics.json"
+    assert board["summaries"][-1] == "out/a/models/lstm/train_summary.json"
+    params = inputs.leaderboard_params(config)
+    assert params["pairs"] == inputs.evaluated_models(config)
+    assert params["models"] is config["models"]
+
+
+def test_manifest_and_generator_inputs() -> None:
+    config = _config(
+        datasets={
+            "demo": {"format": "demo", "n_clips": 12},
+            "sc": {"format": "scores", "root": "/scores", "table": "tags.csv", "program": 40},
+        },
+        models={},
+    )
+    assert inputs.manifest_params(config, dataset="demo") == {
+        "format": "table",
+        "root": "res/demo",
+        "options": {
+            **config["datasets"]["demo"],
+            "table": "tracks.csv",
+            "sep": ",",
+            "tag_sep": ";",
+        },
+    }
+    assert inputs.manifest_source(config, dataset="sc").files == ["res/sc/rendered/tracks.csv"]
+    assert inputs.generator_params(config, dataset="demo") == {
+        "n_clips": 12,
+        "clip_s": 20.0,
+        "seed": 0,
+    }
+    assert list(inputs.generator_params(config, dataset="demo")) == ["n_clips", "clip_s", "seed"]
+    assert inputs.generator_inputs(config, dataset="demo") == {}
+    assert inputs.generator_params(config, dataset="sc") == {
+        "root": "/scores",
+        "sep": ",",
+        "tag_sep": ";",
+        "clip_s": 30.0,
+        "tempo_qpm": None,
+        "program": 40,
+    }
+    assert inputs.generator_inputs(config, dataset="sc") == {"table": "/scores/tags.csv"}
+
+
+def test_feature_and_model_inputs() -> None:
+    config = _config()
+    assert inputs.shard_stores(config, dataset="a", features="lm") == [
+        "out/a/features/lm/0000.zarr",
+        "out/a/features/lm/0001.zarr",
+    ]
+    assert inputs.shard_failures(config, dataset="b", features="lm") == [
+        "out/b/features/lm/0000.failed.parquet"
+    ]
+    assert inputs.train_inputs(config, dataset="a", model="lstm") == {
+        "index": "out/a/features/mf/index.parquet",
+        "stats": "out/a/features/mf/stats.json",
+        "vocabulary": "out/a/vocabulary.json",
+    }
+    borrowed = inputs.train_inputs(config, dataset="a", model="svm")
+    assert borrowed["network"] == "out/a/models/fcn/checkpoint.pt"
+    assert inputs.model_index(config, dataset="a", model="lstm") == (
+        "out/a/features/mf/index.parquet"
+    )
+    assert inputs.prediction_tables(config, dataset="a", model="fcn")["valid_windows"] == (
+        "out/a/models/fcn/predictions/valid_windows.parquet"
+    )
+
+
+def test_retrieval_inputs_follow_metric_learning_and_index_space() -> None:
+    config = _config(retrieval={"models": ["fcn"]})
+    assert inputs.retrieval_inputs(config, dataset="a", model="fcn") == {
+        "embeddings": "out/a/models/fcn/embeddings.parquet",
+        "projection": "out/a/models/fcn/retrieval/projection.pt",
+    }
+    assert "projection" not in inputs.index_inputs(config, dataset="a", model="fcn")
+    off = _config(retrieval={"models": ["fcn"], "metric_learning": {"enabled": False}})
+    assert "projection" not in inputs.retrieval_inputs(off, dataset="a", model="fcn")
+    triplet = _config(retrieval={"models": ["fcn"], "index_space": "triplet"})
+    index = inputs.index_inputs(triplet, dataset="a", model="fcn")
+    assert index["projection"] == "out/a/models/fcn/retrieval/projection.pt"
+    assert index["manifest"] == "out/a/manifest.parquet"
+
+
+def test_fewshot_target_dataset() -> None:
+    own = _config(fewshot={"models": ["fcn"]})
+    assert inputs.fewshot_params(own, dataset="b")["target"] == "b"
+    other = _config(fewshot={"models": ["fcn"], "dataset": "a", "shots": [2]})
+    assert inputs.fewshot_params(other, dataset="b") == {**other["fewshot"], "target": "a"}
+    assert inputs.fewshot_inputs(other, dataset="b", model="fcn") == {
+        "checkpoint": "out/b/models/fcn/checkpoint.pt",
+        "index": "out/a/features/lm/index.parquet",
+        "vocabulary": "out/a/vocabulary.json",
+    }
+
+
+def test_collection_inputs(tmp_path: Path) -> None:
+    config = _config(
+        collections={
+            "mine": {"root": str(tmp_path / "music"), "model": "lstm", "shards": 2},
+            "tracks": {"dataset": "b", "model": "fcn", "trained_on": "b"},
+        }
+    )
+    assert inputs.collection_checkpoint(config, collection="mine") == (
+        "out/a/models/lstm/checkpoint.pt"
+    )
+    assert inputs.collection_checkpoint(config, collection="tracks") == (
+        "out/b/models/fcn/checkpoint.pt"
+    )
+    assert inputs.collection_list_inputs(config, collection="mine") == {}
+    assert inputs.collection_list_inputs(config, collection="tracks") == {
+        "manifest": "out/b/manifest.parquet"
+    }
+    assert inputs.collection_shard_tables(config, collection="mine") == {
+        "tables": [f"out/collections/mine/shards/000{k}.parquet" for k in (0, 1)],
+        "failed": [f"out/collections/mine/shards/000{k}.failed.parquet" for k in (0, 1)],
+    }
+    assert "out/collections/tracks/tags.parquet" in inputs.all_targets(config)
+
+
+def test_collection_listing_changes_with_the_folder(tmp_path: Path) -> None:
+    entry = {"root": str(tmp_path / "music"), "patterns": ["*.wav"], "model": "m"}
+    assert inputs.collection_listing(entry) == {"root": entry["root"], "missing": True}
+    (tmp_path / "music" / "a").mkdir(parents=True)
+    song = tmp_path / "music" / "a" / "one.wav"
+    song.write_bytes(b"12")
+    first = inputs.collection_listing(entry)
+    assert set(first) == {"root", "patterns", "files"} and first["patterns"] == ["*.wav"]
+    assert inputs.collection_listing(copy.deepcopy(entry)) == first  # stable
+    stat = song.stat()
+    os.utime(song, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    touched = inputs.collection_listing(entry)
+    assert touched["files"] != first["files"]
+    (tmp_path / "music" / "two.wav").write_bytes(b"")
+    assert inputs.collection_listing(entry)["files"] != touched["files"]
+    assert inputs.collection_listing({"dataset": "demo", "model": "m"}) == {"dataset": "demo"}
