@@ -105,3 +105,21 @@ def test_store_windows_reads_rows(tmp_path: Path) -> None:
     np.testing.assert_array_equal(rows, windows[1:3])
     with pytest.raises(PipelineError, match="nothing.zarr.*no windows array"):
         store_windows(store=tmp_path / "nothing.zarr", start=0, stop=1)
+
+
+def test_crop_starts_are_even_inside_the_audio() -> None:
+    starts = crop_starts(valid_frames=np.array([64, 40, 10]), crop_frames=16, n_chunks=4)
+    assert starts.tolist() == [[0, 16, 32, 48], [0, 8, 16, 24], [0, 0, 0, 0]]
+
+
+def test_pool_sequence_skips_window_overlap() -> None:
+    windows = np.arange(2 * 1 * 6, dtype=np.float32).reshape(2, 1, 6)
+    x = pool_sequence(windows, valid_frames=np.array([6, 4]), hop_frames=3, pool_frames=2)
+    # window 0 keeps frames 0..2 (hop), window 1 keeps its 4 valid frames: 7 frames
+    np.testing.assert_allclose(x[:, 0], [0.5, (2 + 6) / 2, (7 + 8) / 2, 9.0])
+
+
+def test_middle_block_of_long_tracks() -> None:
+    assert middle_block(3, max_windows=10) == (0, 3)
+    assert middle_block(15, max_windows=10) == (2, 12)
+    assert middle_block(16, max_windows=10) == (3, 13)

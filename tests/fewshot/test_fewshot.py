@@ -19,10 +19,10 @@ from pipeline.evaluation.metrics import summary_metrics
 from pipeline.features.index import build_index
 from pipeline.features.settings import FeatureSettings
 from pipeline.features.windows import audio_frames, store_windows
-from pipeline.fewshot.episodes import FEWSHOT_COLUMNS, run_fewshot, sample_support
+from pipeline.fewshot.episodes import run_fewshot, sample_support
 from pipeline.fewshot.finetune import FinetuneConfig, finetune_method, finetune_scores
 from pipeline.fewshot.prototypes import prototype_method, prototype_scores
-from pipeline.fewshot.table import SUMMARY_COLUMNS, summarise_fewshot
+from pipeline.fewshot.table import FEWSHOT_COLUMNS, SUMMARY_COLUMNS, summarise_fewshot
 from pipeline.inference.network import NetworkTagger
 from pipeline.io.audio import WindowSettings
 from pipeline.io.checkpoint import network_checkpoint

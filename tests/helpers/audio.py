@@ -62,3 +62,14 @@ def write_audio(
         for i in range(0, len(data), 8192):
             f.write(data[i : i + 8192])
     return path
+
+
+def write_music_folder(root: Path) -> Path:
+    """A music folder: real audio in sub-folders (``a/one.wav``, ``a/two.FLAC``,
+    ``b/three.ogg`` at 22.05 kHz), a text file and a broken ``b/broken.mp3``."""
+    write_audio(root / "a" / "one.wav", duration_s=2.2, freq_hz=200.0)
+    write_audio(root / "a" / "two.FLAC", duration_s=1.5, freq_hz=3000.0, seed=1)
+    write_audio(root / "b" / "three.ogg", duration_s=3.1, sample_rate=22050, seed=2)
+    (root / "b" / "notes.txt").write_text("not audio")
+    (root / "b" / "broken.mp3").write_text("not audio either\n" * 40)
+    return root

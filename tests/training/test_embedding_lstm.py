@@ -34,8 +34,8 @@ from pipeline.io.checkpoint import check_plain, load_checkpoint, save_checkpoint
 from pipeline.io.files import write_json
 from pipeline.models import build_model
 from pipeline.training.config import TrainConfig
-from pipeline.training.loaders import TrackSequenceDataset
 from pipeline.training.embedding import frozen_network
+from pipeline.training.loaders import TrackSequenceDataset
 from pipeline.training.run import TWO_STAGE_TRAINERS, get_trainer, run_training
 from pipeline.training.sequence import train_embedding_sequence
 from pipeline.training.two_stage import StoreReader

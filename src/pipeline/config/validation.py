@@ -44,7 +44,7 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _with_defaults(validator_class: type) -> type:
+def _with_defaults(validator_class: Any) -> Any:
     """A validator class that also fills in ``default`` values of properties."""
     validate_properties = validator_class.VALIDATORS["properties"]
 

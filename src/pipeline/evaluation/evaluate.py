@@ -1,4 +1,4 @@
-"""Evaluation of one trained model on one dataset, and the leaderboard rows.
+"""Evaluation of one trained model on one dataset.
 
 Window models are scored at the song level with every configured aggregation (mean, max, and
 McFee et al.'s auto-pool, whose per-tag alpha is fitted on the validation split only);

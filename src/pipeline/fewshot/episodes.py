@@ -51,22 +51,12 @@ from pipeline.evaluation.predict import embed_tracks, embedding_matrix
 from pipeline.fewshot.finetune import FinetuneConfig, finetune_method
 from pipeline.fewshot.labels import Method, bool_labels, track_mask
 from pipeline.fewshot.prototypes import prototype_method
+from pipeline.fewshot.table import FEWSHOT_COLUMNS
 from pipeline.io.checkpoint import load_checkpoint
 
-__all__ = ["FEWSHOT_COLUMNS", "sample_support", "run_fewshot", "evaluate_fewshot"]
+__all__ = ["sample_support", "run_fewshot", "evaluate_fewshot"]
 
 log = logging.getLogger(__name__)
-
-#: Columns of :func:`run_fewshot`'s table: one row per (method, shots, episode).
-FEWSHOT_COLUMNS = [
-    "method",
-    "shots",
-    "episode",
-    "n_support",
-    "n_tags",
-    "roc_auc_macro",
-    "pr_auc_macro",
-]
 
 
 # --------------------------------------------------------------------------------------------

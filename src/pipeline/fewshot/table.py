@@ -13,9 +13,8 @@ import pandas as pd
 
 from pipeline.errors import PipelineError
 from pipeline.evaluation.tables import write_table
-from pipeline.fewshot.episodes import FEWSHOT_COLUMNS
 
-__all__ = ["SUMMARY_COLUMNS", "summarise_fewshot", "write_fewshot_table"]
+__all__ = ["SUMMARY_COLUMNS", "summarise_fewshot", "write_fewshot_table", "FEWSHOT_COLUMNS"]
 
 
 #: Columns of :func:`summarise_fewshot`'s table: one row per (method, shots).
@@ -120,3 +119,15 @@ def write_fewshot_table(
         highlight="method",
     )
     return table
+
+
+#: Columns of :func:`pipeline.fewshot.episodes.run_fewshot`'s table: one row per (method, shots, episode).
+FEWSHOT_COLUMNS = [
+    "method",
+    "shots",
+    "episode",
+    "n_support",
+    "n_tags",
+    "roc_auc_macro",
+    "pr_auc_macro",
+]

@@ -1,4 +1,4 @@
-"""Similar-track retrieval: evaluation with tag overlap as ground truth, and metric learning.
+"""Similar-track retrieval metrics with tag overlap as ground truth.
 
 **Evaluation.** Two tracks are as similar as their tag sets overlap: the graded relevance of
 a candidate to a query is the Jaccard index ``|A & B| / |A | B|`` of their tags (0 when both
@@ -8,15 +8,8 @@ queries all the others, ranked by cosine similarity of their embeddings; ties go
 track index) and reports MAP@k, recall@k, MRR and nDCG@k. :func:`chance_metrics` gives the
 same numbers for random rankings, the baseline row of a table.
 
-**Metric learning.** :func:`train_projection` learns a small projection (an MLP or a linear
-map, L2-normalised outputs) of fixed embeddings with a triplet loss on the tag-similarity
-ranking, as in tag-based metric learning for music similarity (Lee et al. 2020, Won et al.
-2020): for an anchor ``a``, a positive ``p`` and a negative ``n`` with
-``Jaccard(a, p) > Jaccard(a, n)``, the loss is ``max(0, margin + d(a, p) - d(a, n))`` with
-the cosine distance ``d = 1 - cos``. The epoch is chosen on the valid split's MAP@k.
-A projection is a plain dict (tensors, lists, dicts and scalars) that
-``torch.load(weights_only=True)`` reads: :func:`save_projection`, :func:`load_projection`,
-:func:`project`.
+Metric learning (a projection in which these metrics improve) is in
+:mod:`pipeline.retrieval.metric_learning`.
 """
 
 from __future__ import annotations

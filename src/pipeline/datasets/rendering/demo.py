@@ -154,7 +154,7 @@ def _mapper(workers: int) -> tuple[Callable, ProcessPoolExecutor | None]:
 
 
 def _tags(slot: _Slot, analysis: Analysis) -> list[str]:
-    by_kind = {
+    by_kind: dict[str, str | None] = {
         "source": slot.source,
         "texture": "polyphonic" if analysis.n_parts > 1 else "monophonic",
         "meter": analysis.meter,
@@ -162,7 +162,7 @@ def _tags(slot: _Slot, analysis: Analysis) -> list[str]:
         "tempo": slot.tempo,
         "instrument": slot.instrument,
     }
-    return [by_kind[k] for k in _TAG_ORDER if by_kind[k]]
+    return [tag for k in _TAG_ORDER if (tag := by_kind[k])]
 
 
 def _fill_slots(
@@ -196,7 +196,9 @@ def _fill_slots(
                     still.append(slot)
                     continue
                 used.add(pick[0])
-                chosen.append((slot, cands[pick[0]], parsed[pick[0]], pick[1]))
+                analysis = parsed[pick[0]]
+                assert not isinstance(analysis, str)  # _first_fit skips failed parses
+                chosen.append((slot, cands[pick[0]], analysis, pick[1]))
             pending = still
         if pending:
             log.warning("demo: found %d of %d %s clips", len(own) - len(pending), len(own), source)

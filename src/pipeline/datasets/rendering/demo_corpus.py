@@ -410,7 +410,7 @@ def ordered_candidates(source: str, rng: np.random.Generator) -> list[Candidate]
     for cand in cands:
         groups.setdefault(meter_tag(cand.meter or "") or "", []).append(cand)
     queues = [[g[i] for i in rng.permutation(len(g))] for _, g in sorted(groups.items())]
-    ordered = []
+    ordered: list[Candidate] = []
     for turn in range(max((len(q) for q in queues), default=0)):
         ordered.extend(q[turn] for q in queues if turn < len(q))
     return ordered

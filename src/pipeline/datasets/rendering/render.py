@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -89,7 +90,7 @@ class SoundFontRenderer:
     def _generate(self, out: np.ndarray) -> None:
         """Fill ``out``, shape (n, 2) float32 C-contiguous, with the synthesiser's output."""
         if out.shape[0]:
-            self._synth.generate_simple(out.shape[0], buffer=memoryview(out).cast("B"))
+            self._synth.generate_simple(out.shape[0], buffer=out.data.cast("B"))
 
     def _reset(self) -> None:
         """Silence every voice, forget channel settings, and let the quick releases finish."""
@@ -204,7 +205,7 @@ def get_renderer(
 
 
 def render_score(
-    score,
+    score: Any,
     *,
     duration_s: float,
     sample_rate: int = 16000,

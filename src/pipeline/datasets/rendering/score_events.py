@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -116,7 +117,7 @@ class NoteEvents:
         return int(self.pitch.shape[0])
 
 
-def load_score(path: str | Path):
+def load_score(path: str | Path) -> Any:
     """Parse a score file with music21.
 
     Parameters
@@ -158,7 +159,7 @@ def load_score(path: str | Path):
     return parsed
 
 
-def score_notes(score, *, expand_repeats: bool = True) -> ScoreNotes:
+def score_notes(score: Any, *, expand_repeats: bool = True) -> ScoreNotes:
     """Read the notes of a music21 score in quarter-note time, with their beat strength.
 
     Ties are merged, grace notes and unpitched (percussion) notes are dropped, chords give one
@@ -230,7 +231,7 @@ def score_notes(score, *, expand_repeats: bool = True) -> ScoreNotes:
     )
 
 
-def _part_notes(part) -> list[tuple[float, float, int, float]]:
+def _part_notes(part: Any) -> list[tuple[float, float, int, float]]:
     """``(onset_ql, duration_ql, midi, beat_strength)`` of every pitched note of one part.
 
     Tied notes are merged into one (by hand: music21's ``stripTies`` copies the whole part).
@@ -240,7 +241,7 @@ def _part_notes(part) -> list[tuple[float, float, int, float]]:
     current_ts = part.recurse().getElementsByClass(meter.TimeSignature).first()
     accents: dict[tuple[str, float], float] = {}
 
-    def accent(ts, position: float) -> float:
+    def accent(ts: Any, position: float) -> float:
         if ts is None:
             return 0.5
         key = (ts.ratioString, position)
@@ -254,7 +255,7 @@ def _part_notes(part) -> list[tuple[float, float, int, float]]:
             accents[key] = float(weight)
         return accents[key]
 
-    def pitched(element) -> list[tuple[int, str | None]]:
+    def pitched(element: Any) -> list[tuple[int, str | None]]:
         """``(midi, tie type)`` of each pitch of a note or chord; none for grace/percussion."""
         if element.duration.isGrace or element.duration.quarterLength <= 0:
             return []
@@ -269,7 +270,7 @@ def _part_notes(part) -> list[tuple[float, float, int, float]]:
         return []  # unpitched percussion
 
     # (onset, element) for every note, in time order
-    timed: list[tuple[float, float, object]] = []
+    timed: list[tuple[float, float, Any]] = []
     measures = list(part.getElementsByClass(stream.Measure))
     if measures:
         for measure in measures:
@@ -399,7 +400,7 @@ def note_events(
 
 
 def score_to_events(
-    score,
+    score: Any,
     *,
     duration_s: float,
     tempo_qpm: float | None = None,

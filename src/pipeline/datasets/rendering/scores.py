@@ -113,7 +113,8 @@ def _track_ids(rows: list[dict[str, str]], *, table: Path) -> list[str]:
     """
     stems = [_sanitise(PurePath(r["path"]).with_suffix("").as_posix()) for r in rows]
     clashes = {s for s in stems if stems.count(s) > 1}
-    ids, seen = [], {}
+    ids: list[str] = []
+    seen: dict[str, str] = {}
     for row, stem in zip(rows, stems, strict=True):
         given = row.get("track_id", "")
         if given and not _TRACK_ID.match(given):

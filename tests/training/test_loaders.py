@@ -1,0 +1,290 @@
+"""Torch datasets over shard stores (:mod:`pipeline.training.loaders`): windows, crops,
+sequences, normalisation, the epoch shuffler and the label budget.
+
+On the stores of :func:`tests.helpers.synthetic.build_synthetic` (fixture ``synthetic``):
+tag ``low`` is a loud tone in band 3, tag ``high`` a tone in band 11, over quiet noise;
+short tracks end in floor-valued padding, as the feature stage writes them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.features.windows import audio_frames
+from pipeline.training.loaders import (
+    EpochShuffler,
+    TrackSequenceDataset,
+    WindowDataset,
+    collate_sequences,
+    label_budget_summary,
+    label_mask,
+    select_tracks,
+)
+from tests.helpers.synthetic import FLOOR, N_BINS, N_FRAMES, SETTINGS, TAGS, WINDOW
+
+
+def _raw_windows(data: dict, split: str) -> list[tuple[str, np.ndarray, float]]:
+    """(track_id, windows float32, duration) of a split, read directly."""
+    import zarr
+
+    out = []
+    index = data["index"]
+    for row in index[index["split"] == split].itertuples():
+        arr = zarr.open_array(f"{row.store}/windows", mode="r")
+        out.append((row.track_id, arr[row.start : row.stop].astype(np.float32), row.duration_s))
+    return out
+
+
+def test_window_dataset_items_are_normalised_windows(synthetic: dict) -> None:
+    ds = WindowDataset(
+        index=synthetic["index"],
+        stats=synthetic["stats"],
+        tags=TAGS,
+        split="valid",
+        train=False,
+    )
+    raw = _raw_windows(synthetic, "valid")
+    assert len(ds) == sum(len(w) for _, w, _ in raw)
+    mean = np.asarray(synthetic["stats"]["mean"], dtype=np.float32)[:, None]
+    std = np.asarray(synthetic["stats"]["std"], dtype=np.float32)[:, None]
+    expected = np.concatenate([w for _, w, _ in raw])
+    for item in range(len(ds)):
+        x, y, mask = ds[item]
+        assert x.dtype == torch.float32 and x.shape == (N_BINS, N_FRAMES)
+        valid = ds.valid_frames[item]
+        assert (expected[item][:, valid:] == FLOOR).all()
+        assert (expected[item][:, :valid] > FLOOR).all()
+        normalised = (expected[item] - mean) / std
+        normalised[:, valid:] = 0.0  # end padding becomes the band mean
+        np.testing.assert_allclose(x.numpy(), normalised, rtol=1e-5, atol=1e-4)
+        track = ds.tracks.iloc[ds.item_track[item]]
+        assert y.tolist() == [float(t in list(track["tags"])) for t in TAGS]
+        assert mask.tolist() == [1.0, 1.0]
+    # Normalised train windows: each band about mean 0 / std 1 over the audio frames.
+    train = WindowDataset(
+        index=synthetic["index"], stats=synthetic["stats"], tags=TAGS, split="train", train=False
+    )
+    frames = np.concatenate(
+        [train[i][0].numpy()[:, : train.valid_frames[i]] for i in range(len(train))], axis=1
+    )
+    np.testing.assert_allclose(frames.mean(axis=1), 0.0, atol=1e-2)
+    np.testing.assert_allclose(frames.std(axis=1), 1.0, atol=1e-2)
+
+
+def test_random_crops_stay_in_audio_and_are_seeded(synthetic: dict) -> None:
+    kwargs = {
+        "index": synthetic["index"],
+        "stats": synthetic["stats"],
+        "tags": TAGS,
+        "split": "train",
+        "crop_frames": 16,
+        "train": True,
+    }
+    ds = WindowDataset(**kwargs, seed=3)
+    full = WindowDataset(**{**kwargs, "train": False}, seed=3)
+    hits_padding = 0
+    for item in range(len(ds)):
+        x = ds[item][0].numpy()
+        assert x.shape == (N_BINS, 16)
+        whole = full[item][0].numpy()
+        starts = [s for s in range(N_FRAMES - 16 + 1) if np.array_equal(whole[:, s : s + 16], x)]
+        assert starts, "a crop is a slice of its window"
+        if ds.valid_frames[item] >= 16:
+            assert starts[0] + 16 <= ds.valid_frames[item]
+        hits_padding += int((x[:, -1] == 0).all())
+    assert hits_padding == sum(int(v < 16) for v in ds.valid_frames)
+    again = WindowDataset(**kwargs, seed=3)
+    assert all(torch.equal(ds[i][0], again[i][0]) for i in range(len(ds)))
+    again.set_epoch(1)
+    assert not all(torch.equal(ds[i][0], again[i][0]) for i in range(len(ds)))
+
+
+def test_loader_with_workers_matches_single_process(synthetic: dict) -> None:
+    ds = WindowDataset(
+        index=synthetic["index"],
+        stats=synthetic["stats"],
+        tags=TAGS,
+        split="train",
+        crop_frames=16,
+        train=True,
+    )
+    ds.array(0)  # open a store in the parent: workers must not reuse its handle
+    epochs = {}
+    for workers in (0, 2):
+        sampler = EpochShuffler(len(ds), seed=0)
+        loader = DataLoader(
+            ds,
+            batch_size=8,
+            sampler=sampler,
+            num_workers=workers,
+            persistent_workers=workers > 0,
+        )
+        for epoch in (1, 2):
+            ds.set_epoch(epoch)  # persistent workers must see the new epoch's crops
+            sampler.set_epoch(epoch)
+            epochs[workers, epoch] = torch.cat([x for x, _, _ in loader])
+        del loader
+    assert torch.equal(epochs[0, 1], epochs[2, 1])
+    assert torch.equal(epochs[0, 2], epochs[2, 2])
+    assert not torch.equal(epochs[0, 1], epochs[0, 2])
+
+
+def test_sequence_dataset_drops_padding_and_pools(synthetic: dict) -> None:
+    ds = TrackSequenceDataset(
+        index=synthetic["index"],
+        stats=synthetic["stats"],
+        tags=TAGS,
+        split="valid",
+        pool_frames=8,
+        max_windows=10,
+    )
+    raw = _raw_windows(synthetic, "valid")
+    assert len(ds) == len(raw)
+    mean = np.asarray(synthetic["stats"]["mean"], dtype=np.float32)[:, None]
+    std = np.asarray(synthetic["stats"]["std"], dtype=np.float32)[:, None]
+    for item, (_, windows, duration) in enumerate(raw):
+        x, y, _ = ds[item]
+        starts = np.arange(len(windows)) * WINDOW.length_s
+        valid = audio_frames(starts_s=starts, duration_s=duration, features=SETTINGS)
+        # consecutive windows share one centred frame (hop = 63 frames): keep it once
+        keep = np.minimum(valid, 63)
+        keep[-1] = valid[-1]
+        frames = np.concatenate([w[:, :k] for w, k in zip(windows, keep, strict=True)], axis=1)
+        assert x.shape == (int(np.ceil(frames.shape[1] / 8)), N_BINS)
+        normalised = (frames - mean) / std
+        np.testing.assert_allclose(x[0].numpy(), normalised[:, :8].mean(axis=1), atol=1e-4)
+        tail = frames.shape[1] % 8 or 8
+        np.testing.assert_allclose(x[-1].numpy(), normalised[:, -tail:].mean(axis=1), atol=1e-4)
+        assert x.min() > -3.0, "no floor-valued padding frame survives"
+
+    batch = collate_sequences([ds[i] for i in range(4)])
+    x, y, mask, lengths = batch
+    assert lengths.tolist() == [len(ds[i][0]) for i in range(4)]
+    assert x.shape == (4, int(lengths.max()), N_BINS)
+    for i, n in enumerate(lengths.tolist()):
+        assert torch.equal(x[i, :n], ds[i][0])
+        assert bool((x[i, n:] == 0).all())
+    assert y.shape == mask.shape == (4, len(TAGS))
+
+
+def test_sequence_dataset_limits_windows(synthetic: dict) -> None:
+    index = synthetic["index"]
+    long = index[index["n_windows"] == 3]["track_id"].iloc[0]
+    ds = TrackSequenceDataset(
+        index=index.assign(split=np.where(index["track_id"] == long, "x", "y")),
+        stats=synthetic["stats"],
+        tags=TAGS,
+        split="x",
+        pool_frames=1,
+        max_windows=1,
+    )
+    start = int(index.loc[index["track_id"] == long, "start"].iloc[0])
+    assert ds.window_block(0) == (start + 1, start + 2)  # the middle window
+    assert ds[0][0].shape == (N_FRAMES, N_BINS)
+
+
+def test_label_budget_is_seeded_stable_and_nested() -> None:
+    ids = [f"t{i}" for i in range(200)]
+    half = select_tracks(ids, fraction=0.5, seed=0)
+    assert half.sum() == 100
+    assert np.array_equal(select_tracks(ids[::-1], fraction=0.5, seed=0)[::-1], half)
+    quarter = select_tracks(ids, fraction=0.25, seed=0)
+    assert quarter.sum() == 50 and not (quarter & ~half).any()
+    assert not np.array_equal(select_tracks(ids, fraction=0.5, seed=1), half)
+    assert select_tracks(ids[:3], fraction=0.01, seed=0).sum() == 1
+
+    tags = [f"tag{k}" for k in range(50)]
+    mask = label_mask(ids, tags, fraction=0.3, seed=0)
+    assert mask.shape == (200, 50) and set(np.unique(mask)) == {0.0, 1.0}
+    assert abs(mask.mean() - 0.3) < 0.02
+    smaller = label_mask(ids, tags, fraction=0.1, seed=0)
+    assert not (smaller > mask).any()
+    np.testing.assert_array_equal(label_mask(ids[:10], tags, fraction=0.3, seed=0), mask[:10])
+    assert label_mask(ids, tags, fraction=1.0, seed=0).min() == 1.0
+    with pytest.raises(ConfigError, match="0"):
+        select_tracks(ids, fraction=0.0, seed=0)
+    with pytest.raises(ConfigError, match="1.5"):
+        label_mask(ids, tags, fraction=1.5, seed=0)
+
+
+def test_datasets_apply_the_label_budget(synthetic: dict) -> None:
+    full = WindowDataset(
+        index=synthetic["index"], stats=synthetic["stats"], tags=TAGS, split="train", train=True
+    )
+    budget = WindowDataset(
+        index=synthetic["index"],
+        stats=synthetic["stats"],
+        tags=TAGS,
+        split="train",
+        train=True,
+        label_fraction=0.5,
+        tag_label_fraction=0.5,
+    )
+    assert len(budget.tracks) == len(full.tracks) // 2
+    assert set(budget.tracks["track_id"]) < set(full.tracks["track_id"])
+    assert 0 < budget.masks.sum() < budget.masks.size
+    summary = label_budget_summary(budget)
+    assert summary["n_tracks"] == 12 and summary["n_labels"] == int(budget.masks.sum())
+    for item in range(len(budget)):
+        _, _, mask = budget[item]
+        assert torch.equal(mask, torch.from_numpy(budget.masks[budget.item_track[item]]))
+    seq = TrackSequenceDataset(
+        index=synthetic["index"],
+        stats=synthetic["stats"],
+        tags=TAGS,
+        split="train",
+        label_fraction=0.5,
+        tag_label_fraction=0.5,
+    )
+    assert list(seq.tracks["track_id"]) == list(budget.tracks["track_id"])
+    np.testing.assert_array_equal(seq.masks, budget.masks)
+
+
+def test_dataset_errors_name_the_problem(synthetic: dict, tmp_path: Path) -> None:
+    kwargs = {"index": synthetic["index"], "stats": synthetic["stats"], "tags": TAGS}
+    with pytest.raises(PipelineError, match="'nope'"):
+        WindowDataset(**kwargs, split="nope", train=False)
+    with pytest.raises(ConfigError, match="crop_frames: 65"):
+        WindowDataset(**kwargs, split="train", train=True, crop_frames=65)
+    with pytest.raises(PipelineError, match="3 means"):
+        WindowDataset(
+            **{**kwargs, "stats": {"mean": [0, 0, 0], "std": [1, 1, 1]}}, split="train", train=False
+        )
+    missing = synthetic["index"].assign(store=str(tmp_path / "missing.zarr"))
+    with pytest.raises(PipelineError, match="missing.zarr"):
+        WindowDataset(**{**kwargs, "index": missing}, split="train", train=False)
+
+
+def test_epoch_shuffler_is_a_seeded_permutation_of_each_epoch() -> None:
+    sampler = EpochShuffler(10, seed=0)
+    assert len(sampler) == 10
+    first = list(sampler)
+    assert sorted(first) == list(range(10)) and first == list(sampler)  # the same epoch again
+    sampler.set_epoch(1)
+    second = list(sampler)
+    assert sorted(second) == list(range(10)) and second != first
+    other = EpochShuffler(10, seed=1)
+    other.set_epoch(1)
+    assert list(other) != second
+    again = EpochShuffler(10, seed=0)
+    again.set_epoch(1)
+    assert list(again) == second  # a pure function of (seed, epoch)
+
+
+def test_collate_sequences_pads_at_the_end() -> None:
+    items = [
+        (torch.ones(3, 2), torch.tensor([1.0, 0.0]), torch.tensor([1.0, 1.0])),
+        (torch.full((1, 2), 2.0), torch.tensor([0.0, 1.0]), torch.tensor([0.0, 1.0])),
+    ]
+    x, y, mask, lengths = collate_sequences(items)
+    assert lengths.dtype == torch.int64 and lengths.tolist() == [3, 1]
+    assert x.shape == (2, 3, 2)
+    assert torch.equal(x[0], torch.ones(3, 2))
+    assert torch.equal(x[1], torch.tensor([[2.0, 2.0], [0.0, 0.0], [0.0, 0.0]]))
+    assert y.tolist() == [[1.0, 0.0], [0.0, 1.0]] and mask.tolist() == [[1.0, 1.0], [0.0, 1.0]]
