@@ -27,10 +27,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "pandas", "dask", "zarr", "librosa", "sklearn", "matplotlib", "scipy", "numpy")
-REPORT = (
-    "import sys\n"
-    "print('HEAVY=' + ','.join(m for m in {heavy!r} if m in sys.modules))\n"
-)
+REPORT = "import sys\nprint('HEAVY=' + ','.join(m for m in {heavy!r} if m in sys.modules))\n"
 
 
 def import_block(script: Path) -> str:
@@ -63,9 +60,7 @@ def cpu_seconds(code: str, *, env: dict[str, str], repeat: int) -> tuple[float, 
         ).stdout
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         times.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-        heavy = next(
-            (line[6:] for line in out.splitlines() if line.startswith("HEAVY=")), heavy
-        )
+        heavy = next((line[6:] for line in out.splitlines() if line.startswith("HEAVY=")), heavy)
     return statistics.median(times), heavy
 
 

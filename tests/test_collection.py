@@ -26,10 +26,11 @@ from pipeline.collection import (
 )
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.inference.file_tagger import FileTagger
+from pipeline.inference.loading import load_tagger
 from pipeline.inference.network import NetworkTagger
 from pipeline.io.checkpoint import save_checkpoint
-from pipeline.retrieval.similarity import METADATA_KEY
-from tests.helpers.audio import write_audio
+from pipeline.retrieval.similarity import METADATA_KEY, load_index
+from tests.helpers.audio import write_audio, write_music_folder
 from tests.helpers.checkpoints import random_network_checkpoint
 from tests.helpers.synthetic import TAGS
 
@@ -174,3 +175,86 @@ def test_merge_shards_without_embeddings(
     merged = pq.read_table(out)
     assert METADATA_KEY not in (merged.schema.metadata or {})
     assert merged.column("track_id").to_pylist() == ["a.wav", "b/c/THREE.WAV"]
+
+
+# --------------------------------------------------------------------------------------------
+# A trained tagger (fixture ``checkpoints`` of tests/conftest.py) on another music folder
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def music_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A music folder: real audio in sub-folders, a text file, and a broken 'mp3'
+    (:func:`tests.helpers.audio.write_music_folder`)."""
+    return write_music_folder(tmp_path_factory.mktemp("music"))
+
+
+def test_list_folder(music_folder: Path, tmp_path: Path) -> None:
+    folder = music_folder
+    tracks = list_folder(root=folder)
+    assert list(tracks["track_id"]) == ["a/one.wav", "a/two.FLAC", "b/broken.mp3", "b/three.ogg"]
+    assert list_folder(root=folder, patterns=["*.wav"])["track_id"].tolist() == ["a/one.wav"]
+    with pytest.raises(ConfigError, match="is not a folder"):
+        list_folder(root=tmp_path / "nowhere")
+    with pytest.raises(ConfigError, match="no file matches"):
+        list_folder(root=folder, patterns=["*.aiff"])
+
+
+def test_tag_a_collection_in_shards(
+    checkpoints: dict,
+    music_folder: Path,
+    tmp_path: Path,
+) -> None:
+    """Shards partition the files; tags equal the tag command's; a broken file is recorded
+    and the others are tagged; the merged table is a similarity index."""
+    folder = music_folder
+    tracks = list_folder(root=folder)
+    parts = [shard_tracks(tracks, shard=k, n_shards=2) for k in range(2)]
+    assert sorted(pd.concat(parts)["track_id"]) == sorted(tracks["track_id"])
+    tagger = load_tagger(checkpoints["fcn"])
+    file_tagger = FileTagger(tagger, embed=True)
+    paths, failures = [], []
+    for k, part in enumerate(parts):
+        table, failed = tag_files(tracks=part, file_tagger=file_tagger, top=1)
+        paths.append(tmp_path / f"{k}.parquet")
+        pq.write_table(table, paths[-1])
+        failures.append(failed)
+    failed = pd.concat(failures)
+    assert list(failed["track_id"]) == ["b/broken.mp3"]
+    assert "broken.mp3" in failed["error"].iloc[0]
+
+    out = tmp_path / "tags.parquet"
+    assert merge_shards(tables=paths, out=out, checkpoint=checkpoints["fcn"]) == 3
+    table = pd.read_parquet(out)
+    assert list(table["track_id"]) == ["a/one.wav", "a/two.FLAC", "b/three.ogg"]
+    tags = checkpoints["tags"]
+    assert list(table.columns) == [
+        "track_id",
+        "path",
+        "duration_s",
+        "n_windows",
+        "top_tags",
+        *tags,
+        "embedding",
+    ]
+    direct = file_tagger.tag(folder / "a" / "one.wav")
+    np.testing.assert_allclose(table.loc[0, tags].to_numpy(float), direct.song_probs, rtol=1e-5)
+    assert list(table.loc[0, "top_tags"]) == [direct.top(1)[0][0]]
+    np.testing.assert_allclose(table.loc[0, "embedding"], direct.embedding, rtol=1e-5)
+    index = load_index(out)
+    found = index.search(index.to_space(direct.embedding[None]), k=1)[0]
+    assert found["track_id"][0] == "a/one.wav"
+
+    with pytest.raises(ConfigError, match="shard 2 is not in 0..1"):
+        shard_tracks(tracks, shard=2, n_shards=2)
+
+
+def test_a_shard_of_only_bad_files(checkpoints: dict, tmp_path: Path) -> None:
+    """No file tagged: an empty table with every column, and every failure recorded."""
+    bad = tmp_path / "bad.wav"
+    bad.touch()
+    tracks = pd.DataFrame({"track_id": ["bad"], "path": [str(bad)]})
+    file_tagger = FileTagger(load_tagger(checkpoints["fcn"]), embed=True)
+    table, failed = tag_files(tracks=tracks, file_tagger=file_tagger, top=3)
+    assert table.num_rows == 0 and "embedding" in table.column_names
+    assert list(failed["track_id"]) == ["bad"] and "empty" in failed["error"][0]

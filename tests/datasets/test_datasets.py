@@ -1,8 +1,10 @@
-"""Dataset adapters on tiny fixtures in each dataset's exact layout, with real encoded audio."""
+"""Dataset adapters on tiny fixtures in each dataset's exact layout, with real encoded audio.
+
+The MagnaTagATune and MTG-Jamendo fixtures are :mod:`tests.helpers.datasets`'s (the workflow's
+preset tests write them too)."""
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 from pathlib import Path
@@ -22,8 +24,15 @@ from pipeline.datasets import (
 )
 from pipeline.errors import ConfigError
 from tests.helpers.audio import tone, write_audio
-
-CLIP_S = 0.3  # seconds of audio per fixture file: enough to be real, short to stay fast
+from tests.helpers.datasets import (
+    CLIP_S,
+    JAMENDO_ROWS,
+    MTAT_CLIPS,
+    MTAT_TAGS,
+    jamendo_tsv,
+    write_jamendo,
+    write_mtat,
+)
 
 
 def _assert_contract(records: pd.DataFrame) -> None:
@@ -44,69 +53,9 @@ def _assert_decodes(path: str, written: Path) -> None:
 
 # --------------------------------------------------------------------------- MagnaTagATune
 
-# Real MagnaTagATune tag names (annotations_final.csv has 188 of them).
-MTAT_TAGS = [
-    "no voice", "singer", "duet", "plucking", "hard rock", "world", "bongos", "harpsichord",
-    "female singing", "clasical", "sitar", "chorus", "female opera", "male vocal", "vocals",
-    "clarinet", "heavy", "silence", "beats", "men", "woodwind", "funky", "no strings",
-    "chimes", "foreign", "no piano", "horns", "classical", "female", "no voices", "soft rock",
-    "eerie", "spacey", "jazz", "guitar", "quiet", "no beat", "banjo", "electric", "solo",
-    "violins", "folk", "female voice", "wind", "happy", "ambient", "new age", "synth", "funk",
-    "no singing", "middle eastern", "trumpet", "percussion", "drum", "airy", "voice",
-    "repetitive", "birds", "space", "strings", "bass", "harpsicord", "medieval", "male voice",
-    "girl", "keyboard", "acoustic", "loud", "classic", "string", "drums", "electronic",
-    "not classical", "chanting", "no violin", "not rock", "no guitar", "organ", "no vocal",
-    "talking", "choral", "weird", "opera", "soprano", "fast", "acoustic guitar",
-    "electric guitar", "male singer", "man singing", "classical guitar", "country", "violin",
-    "electro", "reggae", "tribal", "dark", "male opera", "no vocals", "irish", "electronica",
-    "horn", "operatic", "arabic", "lol", "low", "instrumental", "trance", "chant", "strange",
-    "drone", "synthesizer", "heavy metal", "modern", "disco", "bells", "man", "deep",
-    "fast beat", "industrial", "hard", "harp", "no flute", "jungle", "pop", "lute",
-    "female vocal", "oboe", "mellow", "orchestral", "viola", "light", "echo", "piano",
-    "celtic", "male vocals", "orchestra", "eastern", "old", "flutes", "punk", "spanish", "sad",
-    "sax", "slow", "male", "blues", "vocal", "indian", "no singer", "scary", "india", "woman",
-    "woman singing", "rock", "dance", "piano solo", "guitars", "no drums", "jazzy", "singing",
-    "cello", "calm", "female vocals", "voices", "different", "techno", "clapping", "house",
-    "monks", "flute", "not opera", "not english", "oriental", "beat", "upbeat", "soft",
-    "noise", "choir", "female singer", "rap", "metal", "hip hop", "quick", "water", "baroque",
-    "women", "fiddle", "english",
-]  # fmt: skip
-
-MTAT_CLIPS = {
-    # clip_id: (mp3_path, tags)
-    "2": (
-        "f/american_bach_soloists-j_s__bach_solo_cantatas-01-bwv54__i_aria-30-59.mp3",
-        ["classical", "strings", "opera", "violin"],
-    ),
-    "6": (
-        "0/american_bach_soloists-j_s__bach_solo_cantatas-01-bwv54__i_aria-146-175.mp3",
-        ["classical", "slow"],
-    ),
-    "10": ("a/tim_rayborn-the_path_beyond-14-taqsim_ahmad-0-29.mp3", ["indian", "sitar"]),
-    "11": ("b/jacob_heringman-josquin_des_prez_lute_music-19-gintzler__pater-0-29.mp3", []),
-    "12": ("c/paul_avgerinos-balancing_spheres-03-day_of_ascension-88-117.mp3", ["ambient"]),
-    "13": ("d/strojovna_07-dirnix-01-bas-30-59.mp3", ["techno", "electronic", "beat", "fast"]),
-    "14": ("e/jay_kishor-the_color_of_night-01-malkauns-59-88.mp3", ["indian", "guitar"]),
-}
-
-
-def _write_mtat(root: Path, *, clips: dict[str, tuple[str, list[str]]] = MTAT_CLIPS) -> Path:
-    """annotations_final.csv (TAB-separated, every field quoted, as distributed) + mp3/."""
-    assert len(MTAT_TAGS) == 188 and len(set(MTAT_TAGS)) == 188
-    root.mkdir(parents=True, exist_ok=True)
-    annotations = root / "annotations_final.csv"
-    with annotations.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, delimiter="\t", quoting=csv.QUOTE_ALL, lineterminator="\n")
-        writer.writerow(["clip_id", *MTAT_TAGS, "mp3_path"])
-        for number, (clip_id, (mp3_path, tags)) in enumerate(clips.items()):
-            writer.writerow([clip_id, *(int(t in tags) for t in MTAT_TAGS), mp3_path])
-            if mp3_path:
-                write_audio(root / "mp3" / mp3_path, duration_s=CLIP_S, seed=number)
-    return annotations
-
 
 def test_magnatagatune_header_shape_tags_splits_artists(tmp_path: Path) -> None:
-    _write_mtat(tmp_path)
+    write_mtat(tmp_path)
     header = (tmp_path / "annotations_final.csv").read_text().splitlines()[0].split("\t")
     assert len(header) == 190 and header[0] == '"clip_id"' and header[-1] == '"mp3_path"'
 
@@ -134,7 +83,7 @@ def test_magnatagatune_skips_rows_without_path_and_warns(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     clips = {**MTAT_CLIPS, "99": ("", ["rock"]), "100": ("", [])}
-    _write_mtat(tmp_path, clips=clips)
+    write_mtat(tmp_path, clips=clips)
     with caplog.at_level(logging.WARNING, logger="pipeline.datasets.magnatagatune"):
         records = load_dataset_records(format="magnatagatune", root=tmp_path, options={})
     _assert_contract(records)
@@ -143,7 +92,7 @@ def test_magnatagatune_skips_rows_without_path_and_warns(
 
 
 def test_magnatagatune_options_and_errors(tmp_path: Path) -> None:
-    annotations = _write_mtat(tmp_path / "meta")
+    annotations = write_mtat(tmp_path / "meta")
     options = {"annotations": str(annotations), "audio_dir": str(tmp_path / "elsewhere")}
     records = magnatagatune.load_records(root=tmp_path / "root", options=options)
     assert records["path"].iloc[0] == str(tmp_path / "elsewhere" / MTAT_CLIPS["2"][0])
@@ -173,40 +122,9 @@ def test_magnatagatune_split_of_folder() -> None:
 
 # --------------------------------------------------------------------------- MTG-Jamendo
 
-JAMENDO_HEADER = "TRACK_ID\tARTIST_ID\tALBUM_ID\tPATH\tDURATION\tTAGS"
-JAMENDO_ROWS = [
-    # TRACK_ID, ARTIST_ID, ALBUM_ID, PATH, DURATION, then one field per tag
-    ["track_0000214", "artist_000014", "album_000031", "14/214.mp3", "124.6", "genre---punkrock"],
-    ["track_0000215", "artist_000014", "album_000031", "15/215.mp3", "98.3", "genre---rock",
-     "instrument---guitar", "mood/theme---energetic"],
-    ["track_0001008", "artist_000121", "album_000200", "08/1008.mp3", "212.0",
-     "mood/theme---happy"],
-    ["track_0001009", "artist_000121", "album_000200", "09/1009.mp3", "45.0", "instrument---piano"],
-    ["track_0002000", "artist_000300", "album_000400", "00/2000.mp3", "61.5", "genre---jazz"],
-]  # fmt: skip
-JAMENDO_SPLITS = {
-    "train": ["track_0000214", "track_0000215"],
-    "validation": ["track_0001008"],
-    "test": ["track_0001009"],
-}  # track_0002000 is in no split file
-
-
-def _jamendo_tsv(path: Path, rows: list[list[str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join([JAMENDO_HEADER, *("\t".join(r) for r in rows)]) + "\n")
-
-
-def _write_jamendo(root: Path, *, stem: str = "autotagging_top50tags") -> None:
-    _jamendo_tsv(root / f"{stem}.tsv", JAMENDO_ROWS)
-    by_id = {row[0]: row for row in JAMENDO_ROWS}
-    for name, ids in JAMENDO_SPLITS.items():
-        _jamendo_tsv(root / "splits" / "split-0" / f"{stem}-{name}.tsv", [by_id[i] for i in ids])
-    for number, row in enumerate(JAMENDO_ROWS):
-        write_audio(root / "audio" / row[3], duration_s=CLIP_S, seed=number)
-
 
 def test_mtg_jamendo_tags_splits_paths(tmp_path: Path) -> None:
-    _write_jamendo(tmp_path)
+    write_jamendo(tmp_path)
     records = mtg_jamendo.load_records(root=tmp_path, options={}).set_index("track_id")
 
     assert records["split"].to_dict() == {
@@ -228,7 +146,7 @@ def test_mtg_jamendo_tags_splits_paths(tmp_path: Path) -> None:
 
 
 def test_mtg_jamendo_options(tmp_path: Path) -> None:
-    _write_jamendo(tmp_path, stem="autotagging_genre")
+    write_jamendo(tmp_path, stem="autotagging_genre")
     options = {"tsv": "autotagging_genre.tsv", "tag_prefixes": ["genre---", "mood/theme---"]}
     records = load_dataset_records(format="mtg_jamendo", root=tmp_path, options=options)
     _assert_contract(records)
@@ -246,7 +164,7 @@ def test_mtg_jamendo_options(tmp_path: Path) -> None:
 def test_mtg_jamendo_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="autotagging_top50tags.tsv' not found"):
         mtg_jamendo.load_records(root=tmp_path, options={"splits_dir": None})
-    _write_jamendo(tmp_path)
+    write_jamendo(tmp_path)
 
     missing = tmp_path / "splits" / "split-0" / "autotagging_top50tags-validation.tsv"
     missing.unlink()
@@ -258,7 +176,7 @@ def test_mtg_jamendo_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="tag_prefixes"):
         mtg_jamendo.load_records(root=tmp_path, options={"tag_prefixes": "genre---"})
 
-    _jamendo_tsv(tmp_path / "dup.tsv", [*JAMENDO_ROWS, JAMENDO_ROWS[2]])
+    jamendo_tsv(tmp_path / "dup.tsv", [*JAMENDO_ROWS, JAMENDO_ROWS[2]])
     with pytest.raises(ConfigError, match="'track_0001008' twice"):
         mtg_jamendo.load_records(root=tmp_path, options={"tsv": "dup.tsv", "splits_dir": None})
 

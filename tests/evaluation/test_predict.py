@@ -1,5 +1,6 @@
 """Predictions of a checkpoint for a split of the stores (window and song tables) and track
-embeddings, on the synthetic stores of the ``trained`` fixture."""
+embeddings, on the synthetic stores of the ``trained`` fixture; the track embeddings of every
+tagger kind also on the ``checkpoints`` fixture (both in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,12 @@ from pipeline.features.settings import FeatureSettings
 from pipeline.features.windows import audio_frames
 from pipeline.inference.loading import load_tagger
 from pipeline.io.checkpoint import load_checkpoint, save_checkpoint
-from tests.helpers.checkpoints import random_bag_of_frames_checkpoint, random_network_checkpoint
+from pipeline.io.store import FeatureStore
+from tests.helpers.checkpoints import (
+    KINDS,
+    random_bag_of_frames_checkpoint,
+    random_network_checkpoint,
+)
 
 
 def _stored(data: dict, row: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -155,3 +161,39 @@ def test_embedding_matrix_checks_the_table() -> None:
         embedding_matrix(table.iloc[:0])
     with pytest.raises(PipelineError, match=r"different lengths \[1, 2\]"):
         embedding_matrix(pd.DataFrame({"embedding": [[1.0], [1.0, 2.0]]}))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_embed_tracks_equals_the_taggers_track_embedding(checkpoints: dict, kind: str) -> None:
+    """Every split, one row per stored track; batched window means = embed_track per track."""
+    index = checkpoints["index"]
+    table = embed_tracks(checkpoint=checkpoints[kind], index=index)
+    stored = index[index["stop"] > index["start"]]
+    assert sorted(table["track_id"]) == sorted(stored["track_id"])
+    assert set(table["split"]) == {"train", "valid", "test"}
+    matrix = embedding_matrix(table)
+    assert matrix.shape[0] == len(table) and np.isfinite(matrix).all()
+
+    tagger = load_tagger(checkpoints[kind])
+    row = stored.iloc[3]
+    windows, starts = FeatureStore(Path(row["store"])).checked_windows(
+        features=tagger.features.to_dict()
+    )
+    valid = audio_frames(
+        starts_s=starts[row["start"] : row["stop"]],
+        duration_s=float(row["duration_s"]),
+        features=tagger.features,
+    )
+    expected = tagger.embed_track(windows[row["start"] : row["stop"]], valid_frames=valid)
+    got = matrix[list(table["track_id"]).index(row["track_id"])]
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+    test_only = embed_tracks(checkpoint=checkpoints[kind], index=index, splits=["test"])
+    assert set(test_only["split"]) == {"test"}
+
+
+def test_embedding_matrix_errors() -> None:
+    with pytest.raises(PipelineError, match="no 'embedding' column"):
+        embedding_matrix(pd.DataFrame({"x": [1]}))
+    ragged = pd.DataFrame({"embedding": [np.zeros(3), np.zeros(4)]})
+    with pytest.raises(PipelineError, match="different lengths"):
+        embedding_matrix(ragged)

@@ -75,3 +75,17 @@ def test_histogram_is_the_fraction_of_frames(monkeypatch: pytest.MonkeyPatch) ->
     np.testing.assert_allclose(histogram(frames, CENTRES, soft=True, bandwidth=1.0), soft)
     empty = histogram(frames[:0], CENTRES, soft=False, bandwidth=1.0)
     assert empty.tolist() == [0.0, 0.0, 0.0]
+
+
+def test_codeword_assignment() -> None:
+    codebook = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], np.float32)
+    frames = np.array([[1.0, 0.0], [9.0, 1.0], [0.0, 7.0], [6.0, 4.0], [5.0, 0.0]], np.float32)
+    hard = codeword_weights(frames, codebook, soft=False, bandwidth=1.0)
+    np.testing.assert_array_equal(hard[:4].argmax(axis=1), [0, 1, 2, 1])
+    np.testing.assert_array_equal(hard.sum(axis=1), 1.0)
+    soft = codeword_weights(frames, codebook, soft=True, bandwidth=10.0)
+    np.testing.assert_allclose(soft.sum(axis=1), 1.0, rtol=1e-6)
+    assert (soft[:4].argmax(axis=1) == [0, 1, 2, 1]).all()
+    np.testing.assert_allclose(soft[4, :2], 0.5, atol=1e-4)  # halfway between two codewords
+    sharp = codeword_weights(frames[:4], codebook, soft=True, bandwidth=1e-2)
+    np.testing.assert_allclose(sharp, hard[:4], atol=1e-6)

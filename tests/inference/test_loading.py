@@ -70,3 +70,13 @@ def test_unknown_kind_lists_the_known_ones(tmp_path: Path) -> None:
         load_tagger(path)
     with pytest.raises(PipelineError, match="missing.pt.*does not exist"):
         load_tagger(tmp_path / "missing.pt")
+
+
+def test_tagger_kinds_are_registered(checkpoints: dict, tmp_path: Path) -> None:
+    assert {"bag_of_frames", "embedding_classifier"} <= set(TAGGER_KINDS)
+    partial = tmp_path / "partial.pt"
+    checkpoint = load_checkpoint(checkpoints["bag_of_frames"])
+    del checkpoint["codebook"]
+    save_checkpoint(checkpoint, partial)
+    with pytest.raises(PipelineError, match=r"'bag_of_frames' lacks key\(s\) \['codebook'\]"):
+        load_tagger(partial)

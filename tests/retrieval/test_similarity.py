@@ -1,30 +1,33 @@
-"""Track embeddings from the stores, batch tagging of a collection, the similarity index and
-the ``pipeline similar`` command, on the synthetic checkpoints of the ``checkpoints`` fixture
-(``tests/conftest.py``) and real encoded audio."""
+"""The similarity index (:mod:`pipeline.retrieval.similarity`): built from track embeddings,
+written with its description, loaded and searched; on hand-made vectors with known neighbours
+and on the synthetic checkpoints of the ``checkpoints`` fixture (``tests/conftest.py``).
+
+The track embeddings the index is built from are tested in ``tests/evaluation/test_predict.py``
+(:func:`pipeline.evaluation.predict.embed_tracks`), the ``pipeline similar`` command in
+``tests/test_cli.py``."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.cli import EXIT_FAILED_FILES, EXIT_OK, EXIT_USAGE, main
-from pipeline.collection import list_folder, merge_shards, shard_tracks, tag_files
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import PipelineError
 from pipeline.evaluation.predict import embed_tracks, embedding_matrix
-from pipeline.inference.file_tagger import FileTagger
-from pipeline.inference.loading import load_tagger
 from pipeline.retrieval.evaluate import evaluate_retrieval
 from pipeline.retrieval.metric_learning import save_projection
-from pipeline.retrieval.similarity import build_index, load_index
-from tests.helpers.audio import write_audio
-from tests.helpers.checkpoints import KINDS
+from pipeline.retrieval.similarity import (
+    METADATA_KEY,
+    build_index,
+    index_metadata,
+    load_index,
+    write_with_metadata,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,57 +36,6 @@ def manifest(checkpoints: dict) -> pd.DataFrame:
     return pd.DataFrame(
         {"track_id": index["track_id"], "path": [f"/music/{t}.wav" for t in index["track_id"]]}
     )
-
-
-@pytest.mark.parametrize("kind", KINDS)
-def test_embed_tracks_equals_the_taggers_track_embedding(checkpoints: dict, kind: str) -> None:
-    """Every split, one row per stored track; batched window means = embed_track per track."""
-    index = checkpoints["index"]
-    table = embed_tracks(checkpoint=checkpoints[kind], index=index)
-    stored = index[index["stop"] > index["start"]]
-    assert sorted(table["track_id"]) == sorted(stored["track_id"])
-    assert set(table["split"]) == {"train", "valid", "test"}
-    matrix = embedding_matrix(table)
-    assert matrix.shape[0] == len(table) and np.isfinite(matrix).all()
-
-    from pipeline.features.windows import audio_frames
-    from pipeline.io.store import FeatureStore
-
-    tagger = load_tagger(checkpoints[kind])
-    row = stored.iloc[3]
-    windows, starts = FeatureStore(Path(row["store"])).checked_windows(
-        features=tagger.features.to_dict()
-    )
-    valid = audio_frames(
-        starts_s=starts[row["start"] : row["stop"]],
-        duration_s=float(row["duration_s"]),
-        features=tagger.features,
-    )
-    expected = tagger.embed_track(windows[row["start"] : row["stop"]], valid_frames=valid)
-    got = matrix[list(table["track_id"]).index(row["track_id"])]
-    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
-    test_only = embed_tracks(checkpoint=checkpoints[kind], index=index, splits=["test"])
-    assert set(test_only["split"]) == {"test"}
-
-
-def test_embedding_matrix_errors() -> None:
-    with pytest.raises(PipelineError, match="no 'embedding' column"):
-        embedding_matrix(pd.DataFrame({"x": [1]}))
-    ragged = pd.DataFrame({"embedding": [np.zeros(3), np.zeros(4)]})
-    with pytest.raises(PipelineError, match="different lengths"):
-        embedding_matrix(ragged)
-
-
-def test_retrieval_rows_rank_the_synthetic_tags(checkpoints: dict) -> None:
-    """The synthetic tags are audible (band energy): the trained model's space beats chance."""
-    table = embed_tracks(checkpoint=checkpoints["fcn"], index=checkpoints["index"])
-    rows = evaluate_retrieval(
-        embeddings=table, projection=None, split="train", k=5, relevance_threshold=1.0
-    )
-    spaces = {r["space"]: r for r in rows}
-    assert set(spaces) == {"tagger", "random"}
-    assert spaces["tagger"]["map_at_k"] > spaces["random"]["map_at_k"]
-    assert 0 <= spaces["tagger"]["ndcg_at_k"] <= 1
 
 
 def test_similarity_index_finds_the_track_itself(
@@ -174,197 +126,104 @@ def test_index_in_a_projection_space(
     assert rows[1]["dim"] == 4
 
 
-# --------------------------------------------------------------------------------------------
-# Batch tagging of a collection
-# --------------------------------------------------------------------------------------------
+def _angles(*degrees: float, norms: tuple[float, ...] | None = None) -> np.ndarray:
+    radians = np.deg2rad(np.array(degrees))
+    unit = np.stack([np.cos(radians), np.sin(radians)], axis=1)
+    return unit if norms is None else unit * np.asarray(norms)[:, None]
 
 
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A music folder: real audio in sub-folders, a text file, and a broken 'mp3'."""
-    root = tmp_path_factory.mktemp("music")
-    write_audio(root / "a" / "one.wav", duration_s=2.2, freq_hz=200.0)
-    write_audio(root / "a" / "two.FLAC", duration_s=1.5, freq_hz=3000.0, seed=1)
-    write_audio(root / "b" / "three.ogg", duration_s=3.1, sample_rate=22050, seed=2)
-    (root / "b" / "notes.txt").write_text("not audio")
-    (root / "b" / "broken.mp3").write_text("not audio either\n" * 40)
-    return root
-
-
-def test_list_folder(folder: Path, tmp_path: Path) -> None:
-    tracks = list_folder(root=folder)
-    assert list(tracks["track_id"]) == ["a/one.wav", "a/two.FLAC", "b/broken.mp3", "b/three.ogg"]
-    assert list_folder(root=folder, patterns=["*.wav"])["track_id"].tolist() == ["a/one.wav"]
-    with pytest.raises(ConfigError, match="is not a folder"):
-        list_folder(root=tmp_path / "nowhere")
-    with pytest.raises(ConfigError, match="no file matches"):
-        list_folder(root=folder, patterns=["*.aiff"])
-
-
-def test_tag_a_collection_in_shards(
-    checkpoints: dict,
-    folder: Path,
-    tmp_path: Path,
-) -> None:
-    """Shards partition the files; tags equal the tag command's; a broken file is recorded
-    and the others are tagged; the merged table is a similarity index."""
-    tracks = list_folder(root=folder)
-    parts = [shard_tracks(tracks, shard=k, n_shards=2) for k in range(2)]
-    assert sorted(pd.concat(parts)["track_id"]) == sorted(tracks["track_id"])
-    tagger = load_tagger(checkpoints["fcn"])
-    file_tagger = FileTagger(tagger, embed=True)
-    paths, failures = [], []
-    for k, part in enumerate(parts):
-        table, failed = tag_files(tracks=part, file_tagger=file_tagger, top=1)
-        paths.append(tmp_path / f"{k}.parquet")
-        pq.write_table(table, paths[-1])
-        failures.append(failed)
-    failed = pd.concat(failures)
-    assert list(failed["track_id"]) == ["b/broken.mp3"]
-    assert "broken.mp3" in failed["error"].iloc[0]
-
-    out = tmp_path / "tags.parquet"
-    assert merge_shards(tables=paths, out=out, checkpoint=checkpoints["fcn"]) == 3
-    table = pd.read_parquet(out)
-    assert list(table["track_id"]) == ["a/one.wav", "a/two.FLAC", "b/three.ogg"]
-    tags = checkpoints["tags"]
-    assert list(table.columns) == [
-        "track_id",
-        "path",
-        "duration_s",
-        "n_windows",
-        "top_tags",
-        *tags,
-        "embedding",
-    ]
-    direct = file_tagger.tag(folder / "a" / "one.wav")
-    np.testing.assert_allclose(table.loc[0, tags].to_numpy(float), direct.song_probs, rtol=1e-5)
-    assert list(table.loc[0, "top_tags"]) == [direct.top(1)[0][0]]
-    np.testing.assert_allclose(table.loc[0, "embedding"], direct.embedding, rtol=1e-5)
-    index = load_index(out)
-    found = index.search(index.to_space(direct.embedding[None]), k=1)[0]
-    assert found["track_id"][0] == "a/one.wav"
-
-    with pytest.raises(ConfigError, match="shard 2 is not in 0..1"):
-        shard_tracks(tracks, shard=2, n_shards=2)
-
-
-def test_a_shard_of_only_bad_files(checkpoints: dict, tmp_path: Path) -> None:
-    """No file tagged: an empty table with every column, and every failure recorded."""
-    bad = tmp_path / "bad.wav"
-    bad.touch()
-    tracks = pd.DataFrame({"track_id": ["bad"], "path": [str(bad)]})
-    file_tagger = FileTagger(load_tagger(checkpoints["fcn"]), embed=True)
-    table, failed = tag_files(tracks=tracks, file_tagger=file_tagger, top=3)
-    assert table.num_rows == 0 and "embedding" in table.column_names
-    assert list(failed["track_id"]) == ["bad"] and "empty" in failed["error"][0]
-
-
-# --------------------------------------------------------------------------------------------
-# pipeline similar
-# --------------------------------------------------------------------------------------------
-
-
-def test_similar_command(
-    checkpoints: dict,
-    folder: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture,
-) -> None:
-    tracks = list_folder(root=folder, patterns=["*.wav", "*.flac", "*.ogg"])
-    file_tagger = FileTagger(load_tagger(checkpoints["fcn"]), embed=True)
-    table, _ = tag_files(tracks=tracks, file_tagger=file_tagger, top=1)
-    shard = tmp_path / "0.parquet"
-    pq.write_table(table, shard)
-    index = tmp_path / "tags.parquet"
-    merge_shards(tables=[shard], out=index, checkpoint=checkpoints["fcn"])
-
-    query = str(folder / "b" / "three.ogg")
-    missing = str(tmp_path / "missing.wav")
-    code = main(["similar", query, missing, "--index", str(index), "--k", "2", "--json"])
-    assert code == EXIT_FAILED_FILES
-    out, err = capsys.readouterr()
-    records = [json.loads(line) for line in out.splitlines()]
-    assert [r["ok"] for r in records] == [True, False]
-    neighbours = records[0]["neighbours"]
-    assert [n["rank"] for n in neighbours] == [1, 2]
-    assert neighbours[0]["track_id"] == "b/three.ogg"
-    assert neighbours[0]["similarity"] == pytest.approx(1.0, abs=1e-4)
-    assert len(neighbours[0]["tags"]) == 1  # a collection's index: its predicted top tags
-    assert err.count("\n") == 1 and "missing.wav" in err and "Traceback" not in err
-
-    assert main(["similar", query, "--index", str(index), "-k", "5"]) == EXIT_OK
-    out, _ = capsys.readouterr()
-    assert "3 nearest tracks" in out and "b/three.ogg" in out
-
-    assert main(["similar", query, "--index", str(tmp_path / "nope.parquet")]) == EXIT_USAGE
-    _, err = capsys.readouterr()
-    assert "does not exist" in err
-    other = tmp_path / "other.pt"
-    assert main(["similar", query, "--index", str(index), "-c", str(other)]) == EXIT_USAGE
-
-
-def test_similar_is_a_subprocess_without_traceback(tmp_path: Path) -> None:
-    """A real process: usage error (k=0) and a missing index exit 2 with one line."""
-    base = [sys.executable, "-m", "pipeline", "similar", "x.wav"]
-    out = subprocess.run(
-        [*base, "--index", str(tmp_path / "i.parquet")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+def _embeddings(vectors: np.ndarray) -> pd.DataFrame:
+    """A table shaped like :func:`pipeline.evaluation.predict.embed_tracks`'s."""
+    n = len(vectors)
+    return pd.DataFrame(
+        {
+            "track_id": [f"t{i}" for i in range(n)],
+            "split": ["test" if i % 2 else "train" for i in range(n)],
+            "tags": [[f"tag{i}"] for i in range(n)],
+            "embedding": list(vectors),
+        }
     )
-    assert out.returncode == EXIT_USAGE
+
+
+def test_index_metadata_names_the_space(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert index_metadata(checkpoint="m/checkpoint.pt", projection=None) == {
+        "checkpoint": str(tmp_path.resolve() / "m" / "checkpoint.pt"),
+        "projection": None,
+        "space": "tagger",
+    }
+    described = index_metadata(checkpoint="c.pt", projection="p/projection.pt")
+    assert described["projection"] == str(tmp_path.resolve() / "p" / "projection.pt")
+    assert described["space"] == "triplet"
+
+
+def test_known_vectors_find_their_neighbours(tmp_path: Path) -> None:
+    """Four tracks at 0, 90, 60 and 40 degrees, of any length, and a zero vector."""
+    vectors = np.concatenate([_angles(0, 90, 60, 40, norms=(3.0, 0.5, 2.0, 1.0)), [[0.0, 0.0]]])
+    table = _embeddings(vectors)
+    manifest = pd.DataFrame(
+        {"track_id": [f"t{i}" for i in range(6)], "path": [f"/m/{i}.flac" for i in range(6)]}
+    ).iloc[::-1]  # its order does not matter; it may hold more tracks
+    out = tmp_path / "sub" / "index.parquet"
     assert (
-        out.stderr.strip().startswith("pipeline similar: error:") and "Traceback" not in out.stderr
-    )
-    out = subprocess.run(
-        [*base, "--index", "i.parquet", "-k", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert out.returncode == EXIT_USAGE and "must be >= 1" in out.stderr
-
-
-def test_retrieval_table(checkpoints: dict, tmp_path: Path) -> None:
-    """Rows of every model's spaces, best MAP first; one chance row per dataset."""
-    from pipeline.io.files import write_json
-    from pipeline.retrieval.table import write_retrieval_table
-
-    paths = []
-    for kind in ("fcn", "lstm"):
-        table = embed_tracks(checkpoint=checkpoints[kind], index=checkpoints["index"])
-        rows = evaluate_retrieval(
-            embeddings=table, projection=None, split="train", k=5, relevance_threshold=1.0
+        build_index(
+            embeddings=table,
+            manifest=manifest,
+            checkpoint=tmp_path / "c.pt",
+            projection=None,
+            out=out,
         )
-        paths.append(tmp_path / f"{kind}.json")
-        write_json([{"dataset": "synthetic", "model": kind, **r} for r in rows], paths[-1])
-    out = {ext: tmp_path / f"retrieval.{ext}" for ext in ("csv", "md", "html")}
-    shown = write_retrieval_table(
-        metrics=paths,
-        out_csv=out["csv"],
-        out_md=out["md"],
-        out_html=out["html"],
-        split="train",
-        k=5,
-        relevance_threshold=1.0,
+        == 5
     )
-    assert list(shown.columns[:10]) == [
-        "dataset",
-        "model",
-        "space",
-        "dim",
-        "map@5",
-        "recall@5",
-        "mrr",
-        "ndcg@5",
-        "n_queries",
-        "n_tracks",
-    ]
-    assert list(shown["space"]).count("random") == 1
-    assert shown["map@5"].is_monotonic_decreasing
-    assert shown.loc[shown["space"] == "random", "model"].item() == "(any)"
-    assert pd.read_csv(out["csv"]).shape == shown.shape
-    assert ">= 1.0" in out["md"].read_text()
+    index = load_index(out)
+    assert list(index.table.columns) == ["track_id", "path", "split", "tags"]
+    assert index.space == "tagger" and index.projection is None and index.projector is None
+    assert index.checkpoint == (tmp_path / "c.pt").resolve()
+    assert index.matrix.dtype == np.float32
+    np.testing.assert_allclose(index.matrix[:4], _angles(0, 90, 60, 40), atol=1e-6)
+    assert (index.matrix[4] == 0).all()  # a zero embedding stays zero
+    found = index.search(index.to_space(_angles(10, norms=(7.0,))), k=3)[0]
+    assert list(found.columns[:3]) == ["rank", "similarity", "track_id"]
+    assert list(found["track_id"]) == ["t0", "t3", "t2"]
+    assert list(found["path"]) == ["/m/0.flac", "/m/3.flac", "/m/2.flac"]
+    np.testing.assert_allclose(found["similarity"], np.cos(np.deg2rad([10, 30, 50])), atol=1e-6)
+    assert [list(t) for t in found["tags"]] == [["tag0"], ["tag3"], ["tag2"]]
+    everything = index.search(index.to_space(_angles(90, 0)), k=10)
+    assert [len(f) for f in everything] == [5, 5]  # k beyond the index: every track
+    assert list(everything[0]["track_id"]) == ["t1", "t2", "t3", "t0", "t4"]
+    assert everything[0]["similarity"].iloc[-1] == 0.0
+    np.testing.assert_allclose(index.to_space(np.array([[0.0, 2.0]])), [[0.0, 1.0]])
+
+
+def test_a_collection_table_is_an_index(tmp_path: Path) -> None:
+    """A table written with a description, predicted ``top_tags`` as its tags; another
+    checkpoint may replace the one it names; its own metadata is kept."""
+    table = pa.table(
+        {
+            "track_id": ["a", "b"],
+            "top_tags": [["rock"], ["jazz"]],
+            "embedding": pa.FixedSizeListArray.from_arrays(
+                pa.array([1.0, 0.0, 0.0, 1.0], pa.float32()), 2
+            ),
+        }
+    ).replace_schema_metadata({b"other": b"kept"})
+    out = tmp_path / "tags.parquet"
+    write_with_metadata(
+        table, out=out, metadata=index_metadata(checkpoint=tmp_path / "c.pt", projection=None)
+    )
+    metadata = pq.read_schema(out).metadata
+    assert metadata[b"other"] == b"kept"
+    assert json.loads(metadata[METADATA_KEY])["space"] == "tagger"
+    index = load_index(out, checkpoint=tmp_path / "moved.pt")
+    assert index.checkpoint == tmp_path / "moved.pt"
+    assert [list(t) for t in index.table["tags"]] == [["rock"], ["jazz"]]
+    assert index.search(np.array([[0.0, 1.0]]), k=1)[0]["track_id"][0] == "b"
+
+    empty = tmp_path / "empty.parquet"
+    write_with_metadata(table.slice(0, 0), out=empty, metadata={"checkpoint": "c.pt"})
+    with pytest.raises(PipelineError, match="has no tracks"):
+        load_index(empty)
+    no_embedding = tmp_path / "no_embedding.parquet"
+    write_with_metadata(table.drop(["embedding"]), out=no_embedding, metadata={})
+    with pytest.raises(PipelineError, match="not a similarity index"):
+        load_index(no_embedding)

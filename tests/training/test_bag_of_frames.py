@@ -16,15 +16,12 @@ import pandas as pd
 import pytest
 import torch
 
-import pipeline.inference.loading  # noqa: F401  (registers the tagger kinds)
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.evaluation.metrics import macro_auc
 from pipeline.evaluation.predict import predict_split
 from pipeline.evaluation.tables import HISTORY_COLUMNS
-from pipeline.features.codebook import codeword_weights
 from pipeline.inference.loading import load_tagger
-from pipeline.inference.registry import TAGGER_KINDS
-from pipeline.io.checkpoint import load_checkpoint, save_checkpoint
+from pipeline.io.checkpoint import save_checkpoint
 from pipeline.training.bag_of_frames import SELECTION
 from tests.helpers.training import SUMMARY_KEYS, fit_two_stage, stored_tracks
 
@@ -131,20 +128,6 @@ def test_bag_of_frames_checkpoint_and_tagger(fitted: dict) -> None:
         tagger.predict_windows(np.zeros((2, 16, 50), np.float16))
 
 
-def test_codeword_assignment() -> None:
-    codebook = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], np.float32)
-    frames = np.array([[1.0, 0.0], [9.0, 1.0], [0.0, 7.0], [6.0, 4.0], [5.0, 0.0]], np.float32)
-    hard = codeword_weights(frames, codebook, soft=False, bandwidth=1.0)
-    np.testing.assert_array_equal(hard[:4].argmax(axis=1), [0, 1, 2, 1])
-    np.testing.assert_array_equal(hard.sum(axis=1), 1.0)
-    soft = codeword_weights(frames, codebook, soft=True, bandwidth=10.0)
-    np.testing.assert_allclose(soft.sum(axis=1), 1.0, rtol=1e-6)
-    assert (soft[:4].argmax(axis=1) == [0, 1, 2, 1]).all()
-    np.testing.assert_allclose(soft[4, :2], 0.5, atol=1e-4)  # halfway between two codewords
-    sharp = codeword_weights(frames[:4], codebook, soft=True, bandwidth=1e-2)
-    np.testing.assert_allclose(sharp, hard[:4], atol=1e-6)
-
-
 def test_bad_settings_are_config_errors(fitted: dict, tmp_path: Path) -> None:
     cases = [
         ("bag_of_frames", {"codebok_size": 8}, {}, r"\['codebok_size'\]"),
@@ -155,13 +138,3 @@ def test_bad_settings_are_config_errors(fitted: dict, tmp_path: Path) -> None:
     for architecture, hparams, cfg, match in cases:
         with pytest.raises(ConfigError, match=match):
             _fit(fitted, tmp_path / "x", architecture, hparams, **cfg)
-
-
-def test_tagger_kinds_are_registered(fitted: dict, tmp_path: Path) -> None:
-    assert {"bag_of_frames", "embedding_classifier"} <= set(TAGGER_KINDS)
-    partial = tmp_path / "partial.pt"
-    checkpoint = load_checkpoint(fitted["dirs"]["bag_of_frames"] / "checkpoint.pt")
-    del checkpoint["codebook"]
-    save_checkpoint(checkpoint, partial)
-    with pytest.raises(PipelineError, match=r"'bag_of_frames' lacks key\(s\) \['codebook'\]"):
-        load_tagger(partial)

@@ -80,7 +80,7 @@ def test_train_config_checks_values() -> None:
         ({"lr": -1e-3}, "train.lr: -0.001 must be a number >= 0"),
         ({"weight_decay": "none"}, "train.weight_decay: 'none' must be a number >= 0"),
         ({"warmup_epochs": -0.5}, "train.warmup_epochs: -0.5"),
-        ({"min_lr_fraction": 1.5}, "train.min_lr_fraction: 1.5 must be a number in (0, 1]"),
+        ({"min_lr_fraction": 1.5}, "train.min_lr_fraction: 1.5 must be a number in [0, 1]"),
         ({"label_fraction": 0.0}, "train.label_fraction: 0.0"),
         ({"tag_label_fraction": True}, "train.tag_label_fraction: True"),
     ],
@@ -125,3 +125,10 @@ def test_selection_text_per_input_kind() -> None:
     assert selection_text("sequence") == SEQUENCE_SELECTION
     assert selection_text("window") == SELECTION
     assert SELECTION != SEQUENCE_SELECTION and "ROC-AUC" in SELECTION
+
+
+def test_min_lr_fraction_error_states_its_range() -> None:
+    assert TrainConfig(min_lr_fraction=0.0).min_lr_fraction == 0.0  # 0 is allowed
+    with pytest.raises(ConfigError) as excinfo:
+        TrainConfig(min_lr_fraction=-0.1)
+    assert "[0, 1]" in str(excinfo.value)

@@ -24,9 +24,7 @@ def _separable(n: int = 60, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("classifier", ["logistic", "svm"])
 def test_separable_tags_are_separated(classifier: str) -> None:
     x, labels = _separable()
-    weight, bias = fit_linear(
-        x, labels, np.ones_like(labels), classifier=classifier, C=1.0, seed=0
-    )
+    weight, bias = fit_linear(x, labels, np.ones_like(labels), classifier=classifier, C=1.0, seed=0)
     assert weight.shape == (2, 3) and bias.shape == (2,)
     assert weight.dtype == np.float32 and bias.dtype == np.float32
     logits = x @ weight.T + bias

@@ -72,17 +72,24 @@ def test_split_data_budget_is_the_network_datasets_one(synthetic: dict) -> None:
         label_fraction=0.5,
         tag_label_fraction=0.5,
     )
-    assert list(network.tracks["track_id"]) == [t for t, b in zip(ids, data.budget) if b]
+    assert list(network.tracks["track_id"]) == [
+        t for t, b in zip(ids, data.budget, strict=True) if b
+    ]
     np.testing.assert_array_equal(network.masks, data.masks[data.budget])
 
 
 def test_split_data_tracks_without_tags(synthetic: dict) -> None:
-    index = synthetic["index"].copy()
-    index["tags"] = [None if i == 0 else list(t) for i, t in enumerate(index["tags"])]
-    index.loc[index.index[1], "stop"] = index.loc[index.index[1], "start"]  # nothing stored
-    data = split_data(index, split=index["split"].iloc[0], tags=TAGS)
-    assert data.labels[0].tolist() == [0.0, 0.0]
-    assert str(index["track_id"].iloc[1]) not in set(data.tracks["track_id"])
+    index = synthetic["index"].reset_index(drop=True)
+    train = index.index[index["split"] == "train"]
+    tagged = next(i for i in train if len(index.at[i, "tags"]) == 2)  # "low" and "high"
+    index["tags"] = [None if i == tagged else list(t) for i, t in enumerate(index["tags"])]
+    empty = next(i for i in train if i != tagged)
+    index.loc[empty, "stop"] = index.loc[empty, "start"]  # nothing stored: left out
+    data = split_data(index, split="train", tags=TAGS)
+    ids = list(data.tracks["track_id"])
+    assert len(ids) == 23 and index.at[empty, "track_id"] not in ids
+    assert data.labels[ids.index(index.at[tagged, "track_id"])].tolist() == [0.0, 0.0]
+    assert data.labels.sum() > 0
     with pytest.raises(PipelineError, match="'nope'"):
         split_data(index, split="nope", tags=TAGS)
 

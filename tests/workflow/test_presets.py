@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.datasets.test_datasets import _write_jamendo, _write_mtat
+from tests.helpers.datasets import write_jamendo, write_mtat
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ def _snakemake(workdir: Path, config: Path, *args: str) -> subprocess.CompletedP
 
 @pytest.mark.parametrize(
     ("preset", "dataset", "write"),
-    [("magnatagatune.yaml", "mtat", _write_mtat), ("mtg-jamendo.yaml", "jamendo", _write_jamendo)],
+    [("magnatagatune.yaml", "mtat", write_mtat), ("mtg-jamendo.yaml", "jamendo", write_jamendo)],
 )
 def test_preset_builds_its_dag(tmp_path: Path, preset: str, dataset: str, write) -> None:
     data = tmp_path / "data"

@@ -121,7 +121,8 @@ def write_fewshot_table(
     return table
 
 
-#: Columns of :func:`pipeline.fewshot.episodes.run_fewshot`'s table: one row per (method, shots, episode).
+#: Columns of :func:`pipeline.fewshot.episodes.run_fewshot`'s table: one row per (method,
+#: shots, episode).
 FEWSHOT_COLUMNS = [
     "method",
     "shots",

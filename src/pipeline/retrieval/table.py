@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.errors import PipelineError
 from pipeline.evaluation.tables import write_table
 
 __all__ = ["RETRIEVAL_COLUMNS", "write_retrieval_table"]
@@ -52,6 +53,8 @@ def write_retrieval_table(
     """Join the ``metrics.json`` files of
     :func:`pipeline.retrieval.evaluate.evaluate_retrieval` into one table."""
     rows = [row for path in metrics for row in json.loads(Path(path).read_text())]
+    if not rows:
+        raise PipelineError("no retrieval metrics to join into a table")
     table = pd.DataFrame(rows)
     # the random ranking depends on the split's tags only: one row per dataset
     chance = table["space"] == "random"

@@ -110,7 +110,8 @@ class TrainConfig:
                 or not isinstance(value, int | float)
                 or not (low_ok and value <= 1)
             ):
-                raise ConfigError(f"train.{key}: {value!r} must be a number in (0, 1]")
+                interval = "[0, 1]" if key == "min_lr_fraction" else "(0, 1]"
+                raise ConfigError(f"train.{key}: {value!r} must be a number in {interval}")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain settings (checkpoints, summaries)."""
