@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,22 +22,34 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import torch
 
 from pipeline.cli import EXIT_FAILED_FILES, EXIT_OK, EXIT_USAGE, main
 from pipeline.collection import list_folder, merge_shards, tag_files
 from pipeline.inference.file_tagger import FileTagger
 from pipeline.inference.loading import load_tagger
+from pipeline.io.checkpoint import load_checkpoint, save_checkpoint
 from tests.helpers.audio import write_music_folder
+from tests.helpers.checkpoints import random_network_checkpoint
 from tests.helpers.images import PNG_SIGNATURE
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
 
 
-def _run(*args: str, executable: list[str] | None = None) -> subprocess.CompletedProcess:
+def _run(*args: str | bytes, executable: list[str] | None = None) -> subprocess.CompletedProcess:
     command = executable or [sys.executable, "-m", "pipeline"]
     return subprocess.run(
         [*command, *args], capture_output=True, text=True, env=ENV, timeout=120, check=False
     )
+
+
+def _one_line_error(out: subprocess.CompletedProcess, *, command: str = "tag") -> str:
+    """The only line on stderr, an error of ``pipeline <command>`` without a traceback."""
+    assert "Traceback" not in out.stderr, out.stderr
+    lines = out.stderr.splitlines()
+    assert len(lines) == 1, out.stderr
+    assert lines[0].startswith(f"pipeline {command}: error: "), lines[0]
+    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -78,9 +92,9 @@ def test_tag_command_end_to_end(
     for line, (path, why) in zip(
         errors,
         [
-            (bad_files["missing"], "file not found"),
+            (bad_files["missing"], "does not exist"),
             (bad_files["text"], "not a readable audio file"),
-            (bad_files["empty"], "empty file"),
+            (bad_files["empty"], "is empty"),
         ],
         strict=True,
     ):
@@ -99,7 +113,7 @@ def test_tag_command_end_to_end(
     assert (wav["sample_rate"], wav["channels"]) == (44100, 2)
     assert len(wav["tags"]) == len(wav["probabilities"]) == 1
     assert wav["tags"][0] in checkpoints["tags"] and 0 <= wav["probabilities"][0] <= 1
-    assert records[1]["tags"] == [] and "file not found" in records[1]["error"]
+    assert records[1]["tags"] == [] and "does not exist" in records[1]["error"]
 
     table = pd.read_csv(wav["taggram"]["csv"])
     assert table[checkpoints["tags"]].shape == (6, len(checkpoints["tags"]))
@@ -143,7 +157,7 @@ def test_checkpoint_that_is_not_one(
     assert len(err) == 1 and str(fake) in err[0] and "not a checkpoint" in err[0]
     real = Path(__file__)  # a directory of checkpoints is another usage error
     assert main(["tag", str(audio["flac"]), "-c", str(real.parent)]) == EXIT_USAGE
-    assert "does not exist" in capsys.readouterr().err
+    assert "is a directory, not a checkpoint file" in capsys.readouterr().err
 
 
 def test_human_output_lists_top_tags_in_order(
@@ -281,3 +295,172 @@ def test_similar_is_a_subprocess_without_traceback(tmp_path: Path) -> None:
         check=False,
     )
     assert out.returncode == EXIT_USAGE and "must be >= 1" in out.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile input: checkpoints, output paths, control characters (real subprocesses)
+# --------------------------------------------------------------------------------------------
+
+
+class _Code:
+    """An instance pickles a reference to code."""
+
+
+def _bad_checkpoint(folder: Path, kind: str) -> Path:
+    path = folder / f"{kind}.pt"
+    if kind == "random":
+        rng = np.random.default_rng(7)
+        path.write_bytes(rng.integers(0, 256, size=3000, dtype=np.uint8).tobytes())
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "empty":
+        path.touch()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "code":
+        torch.save({"model": _Code()}, path)
+    elif kind == "tensor":
+        torch.save(torch.zeros(4), path)
+    elif kind == "foreign":
+        torch.save({"state_dict": {"w": torch.zeros(2)}, "epoch": 3}, path)
+    elif kind == "pickle":
+        with path.open("wb") as f:
+            pickle.dump(random_network_checkpoint(), f)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "why"),
+    [
+        ("random", "is not a checkpoint (not a torch file)"),
+        ("directory", "is a directory, not a checkpoint file"),
+        ("empty", "is empty"),
+        ("fifo", "is a named pipe (FIFO), not a checkpoint file"),
+        ("code", "holds pickled code (tests.test_cli._Code), which is not loaded"),
+        ("tensor", "it holds a Tensor, not a dict with keys"),
+        ("foreign", "lacks key(s) ['format_version', 'kind', 'tags', 'features', 'stats']"),
+        ("pickle", "is not a checkpoint (not a torch file)"),
+    ],
+)
+def test_bad_checkpoints_are_one_line_usage_errors(
+    audio: dict[str, Path], tmp_path: Path, kind: str, why: str
+) -> None:
+    checkpoint = _bad_checkpoint(tmp_path, kind)
+    out = _run("tag", str(audio["flac"]), "-c", str(checkpoint), "--json")
+    assert out.returncode == EXIT_USAGE and out.stdout == ""
+    line = _one_line_error(out)
+    assert str(checkpoint) in line and why in line, line
+    assert "weights_only" not in line and len(line) < 300
+
+
+def test_unwritable_outputs_are_found_before_tagging(
+    checkpoints: dict, audio: dict[str, Path], tmp_path: Path
+) -> None:
+    """Each exits 2 with one line, and no file is tagged (nothing on stdout)."""
+    file_in_the_way = tmp_path / "taggrams.txt"
+    file_in_the_way.write_text("mine")
+    fifo = tmp_path / "out.npz"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.parquet"
+    folder.mkdir()
+    cases = [
+        (["--embeddings", "/proc/x.npz"], "--embeddings: cannot write in folder '/proc'"),
+        (["--taggram", str(file_in_the_way)], "is a file, not a folder"),
+        (["--taggram", str(file_in_the_way / "sub")], "--taggram: cannot create folder"),
+        (["--embeddings", str(folder)], "is a directory"),
+        (["--embeddings", str(fifo)], "is not a regular file"),
+    ]
+    for options, why in cases:
+        out = _run("tag", str(audio["flac"]), "-c", str(checkpoints["fcn"]), *options)
+        assert out.returncode == EXIT_USAGE, (options, out.stderr)
+        assert out.stdout == "" and why in _one_line_error(out), (options, out.stderr)
+    assert file_in_the_way.read_text() == "mine"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in any folder")
+def test_a_folder_without_write_permission_is_a_usage_error(
+    checkpoints: dict, audio: dict[str, Path], tmp_path: Path
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    out = _run("tag", str(audio["flac"]), "-c", str(checkpoints["fcn"]), "--taggram", str(locked))
+    assert out.returncode == EXIT_USAGE
+    assert "--taggram: cannot write in folder" in _one_line_error(out)
+
+
+def test_usage_errors_are_one_line(tmp_path: Path) -> None:
+    out = _run("tag", "x.wav", "-c", str(tmp_path / "c.pt"), "--top", "-1")
+    assert out.returncode == EXIT_USAGE
+    assert "'-1' must be >= 0" in _one_line_error(out)
+    out = _run("tag", "x.wav")
+    assert out.returncode == EXIT_USAGE
+    assert "required: -c/--checkpoint" in _one_line_error(out)
+
+
+def test_control_characters_are_escaped_in_printed_output(
+    checkpoints: dict, audio: dict[str, Path], tmp_path: Path
+) -> None:
+    """A file name with a right-to-left override, an escape sequence and an undecodable
+    byte is printed escaped in the table and the messages, and round-trips in the JSON."""
+    evil = tmp_path / "song\u202egalf\x1b[2J.flac"
+    shutil.copy(audio["flac"], evil)
+    undecodable = tmp_path / os.fsdecode(b"bad\xff.flac")
+    shutil.copy(audio["flac"], undecodable)
+    missing = tmp_path / "gone\u202e\x07.wav"
+    base = ["tag", str(evil), os.fsencode(undecodable), str(missing), "-c"]
+    out = _run(*base, str(checkpoints["fcn"]))
+    assert out.returncode == EXIT_FAILED_FILES
+    for text in (out.stdout, out.stderr):
+        assert "\u202e" not in text and "\x1b" not in text and "\x07" not in text
+    assert "song\\u202egalf\\x1b[2J.flac: 3.4 s" in out.stdout
+    # tagged or not (decoding such a name is io.audio's business), it is printed escaped
+    assert "bad\\udcff.flac" in out.stdout + out.stderr
+    errors = out.stderr.splitlines()
+    assert "Traceback" not in out.stderr and 1 <= len(errors) <= 2, out.stderr
+    assert "gone\\u202e\\x07.wav" in errors[-1] and errors[-1].startswith("pipeline tag: error:")
+
+    out = _run(*base, str(checkpoints["fcn"]), "--json")
+    assert out.returncode == EXIT_FAILED_FILES
+    lines = out.stdout.splitlines()
+    assert all(line.isascii() and line.isprintable() for line in lines)
+    records = [json.loads(line) for line in lines]
+    assert [r["path"] for r in records] == [str(evil), str(undecodable), str(missing)]
+    assert records[0]["ok"] is True and records[2]["ok"] is False
+
+
+def _no_constant(name: str) -> None:
+    raise AssertionError(f"invalid JSON: {name}")
+
+
+def test_non_finite_probabilities_are_a_failed_file_not_nan(
+    checkpoints: dict,
+    audio: dict[str, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A model that outputs NaN (NaN weights): the file fails with one line; the JSON stays
+    valid."""
+    checkpoint = load_checkpoint(checkpoints["fcn"])
+    checkpoint["state_dict"] = {
+        key: torch.full_like(value, float("nan")) if value.is_floating_point() else value
+        for key, value in checkpoint["state_dict"].items()
+    }
+    broken = tmp_path / "nan.pt"
+    save_checkpoint(checkpoint, broken)
+    files = [str(audio["flac"])]
+    code = main(["tag", *files, "-c", str(broken), "--json"])
+    assert code == EXIT_FAILED_FILES
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == 1
+    record = json.loads(out, parse_constant=_no_constant)  # NaN, Infinity: not JSON
+    assert record["ok"] is False and "not finite" in record["error"]
+    assert err.count("\n") == 1 and "not finite (NaN or infinity) in 4 of 4 windows" in err
+
+
+def test_similar_refuses_an_index_that_is_not_a_file(tmp_path: Path) -> None:
+    fifo = tmp_path / "index.parquet"
+    os.mkfifo(fifo)  # never opened: no hang
+    for index, why in ((fifo, "is a named pipe (FIFO)"), (tmp_path, "is a directory")):
+        out = _run("similar", "x.wav", "--index", str(index))
+        assert out.returncode == EXIT_USAGE
+        assert why in _one_line_error(out, command="similar")

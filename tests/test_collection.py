@@ -8,6 +8,7 @@ The tagger is a network with seeded random weights on the synthetic feature sett
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from pipeline.inference.network import NetworkTagger
 from pipeline.io.checkpoint import save_checkpoint
 from pipeline.retrieval.similarity import METADATA_KEY, load_index
 from tests.helpers.audio import write_audio, write_music_folder
+from tests.helpers.bad_inputs import BAD_AUDIO, call_with_deadline, write_bad_audio
 from tests.helpers.checkpoints import random_network_checkpoint
 from tests.helpers.synthetic import TAGS
 
@@ -258,3 +260,38 @@ def test_a_shard_of_only_bad_files(checkpoints: dict, tmp_path: Path) -> None:
     table, failed = tag_files(tracks=tracks, file_tagger=file_tagger, top=3)
     assert table.num_rows == 0 and "embedding" in table.column_names
     assert list(failed["track_id"]) == ["bad"] and "empty" in failed["error"][0]
+
+
+def test_hostile_files_become_failure_rows_and_never_block(
+    file_tagger: FileTagger, tmp_path: Path
+) -> None:
+    """Every bad audio input of tests/helpers/bad_inputs.py in one shard: the refused ones are
+    failure rows naming file and rule (a named pipe does not block the job), the recovered
+    ones and the good file are tagged with finite values."""
+    bad = write_bad_audio(tmp_path / "bad")
+    good = write_audio(tmp_path / "good.wav", duration_s=1.5)
+    ids = [*bad, "good"]
+    tracks = pd.DataFrame({"track_id": ids, "path": [str(p) for p in [*bad.values(), good]]})
+    table, failures = call_with_deadline(
+        120, tag_files, tracks=tracks, file_tagger=file_tagger, top=2
+    )
+    refused = [k for k in bad if BAD_AUDIO[k].outcome == "error"]
+    assert list(failures["track_id"]) == refused
+    for row in failures.itertuples():
+        assert str(bad[row.track_id]) in row.error and BAD_AUDIO[row.track_id].says in row.error
+    frame = table.to_pandas()
+    assert list(frame["track_id"]) == [k for k in ids if k not in refused]
+    assert np.isfinite(frame[TAGS].to_numpy()).all()
+    assert np.isfinite(np.stack(frame["embedding"])).all()
+
+
+def test_list_folder_lists_links_and_pipes_so_they_fail_visibly(tmp_path: Path) -> None:
+    """A broken link or a named pipe with an audio name is listed (and fails when tagged),
+    never silently left out; a folder with an audio name is not listed."""
+    folder = tmp_path / "music"
+    write_audio(folder / "good.wav", duration_s=0.5)
+    (folder / "gone.flac").symlink_to(folder / "nothing.flac")
+    os.mkfifo(folder / "pipe.mp3")
+    (folder / "album.mp3").mkdir()
+    tracks = list_folder(root=folder)
+    assert list(tracks["track_id"]) == ["gone.flac", "good.wav", "pipe.mp3"]

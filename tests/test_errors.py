@@ -1,12 +1,15 @@
-"""The pipeline's exception types and the integer check that names the key."""
+"""The pipeline's exception types, the integer check that names the key, and the escaping of
+text that does not print."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 import pipeline
-from pipeline.errors import AudioError, ConfigError, PipelineError, check_int
+from pipeline.errors import AudioError, ConfigError, PipelineError, check_int, printable
 
 
 def test_one_base_type() -> None:
@@ -37,3 +40,26 @@ def test_check_int_raises_the_given_type() -> None:
     with pytest.raises(PipelineError, match="n: 1 must be an integer >= 2") as info:
         check_int("n", 1, minimum=2, error=PipelineError)
     assert type(info.value) is PipelineError
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("plain/path.wav", "plain/path.wav"),
+        ("café ñ 日本語 C:\\music", "café ñ 日本語 C:\\music"),  # printable: unchanged
+        ("evil\u202egnp.wav", "evil\\u202egnp.wav"),  # Cf: right-to-left override
+        ("a\u200bb", "a\\u200bb"),  # Cf: zero-width space
+        ("esc\x1b[2J", "esc\\x1b[2J"),  # Cc
+        ("two\nlines\r\tx", "two\\nlines\\r\\tx"),  # Cc
+        ("del\x7f", "del\\x7f"),
+        ("line\u2028sep", "line\\u2028sep"),  # Zl
+        ("surrogate\udce9", "surrogate\\udce9"),  # an undecodable file name byte
+    ],
+)
+def test_printable_escapes_what_does_not_print(text: str, shown: str) -> None:
+    assert printable(text) == shown
+    assert printable(text).isprintable()
+
+
+def test_printable_takes_any_object() -> None:
+    assert printable(Path("a\nb")) == "a\\nb" and printable(3) == "3"

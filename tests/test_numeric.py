@@ -68,4 +68,5 @@ def test_l2_normalise_reproduces_the_callers_former_code(dtype: type) -> None:
 def test_json_float() -> None:
     assert json_float(None) is None and json_float(math.nan) is None
     assert json_float(np.float32(0.5)) == 0.5 and type(json_float(np.float64(2))) is float
-    assert json_float(3) == 3.0 and json_float(math.inf) == math.inf
+    assert json_float(3) == 3.0 and type(json_float(3)) is float
+    assert json_float(math.inf) is None and json_float(-math.inf) is None  # not JSON either

@@ -59,7 +59,8 @@ FAILURE_COLUMNS = ["track_id", "path", "error"]
 
 
 def list_folder(*, root: str | Path, patterns: Sequence[str] = AUDIO_PATTERNS) -> pd.DataFrame:
-    """Audio files under a folder (recursively), sorted.
+    """Audio files under a folder (recursively), sorted: every entry whose name matches, but
+    folders (a broken link or a named pipe is listed, and fails when tagged).
 
     Parameters
     ----------
@@ -84,7 +85,9 @@ def list_folder(*, root: str | Path, patterns: Sequence[str] = AUDIO_PATTERNS) -
     files = sorted(
         p
         for p in folder.rglob("*")
-        if p.is_file() and any(Path(p.name.lower()).match(pat) for pat in lowered)
+        # every matching entry but folders: a broken link or a named pipe named x.mp3 is
+        # listed, so that tagging reports it as a failure row instead of leaving it out
+        if not p.is_dir() and any(Path(p.name.lower()).match(pat) for pat in lowered)
     )
     if not files:
         raise ConfigError(f"collection root {str(folder)!r}: no file matches {list(patterns)}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-__all__ = ["PipelineError", "ConfigError", "AudioError", "check_int"]
+__all__ = ["PipelineError", "ConfigError", "AudioError", "check_int", "printable"]
 
 
 class PipelineError(Exception):
@@ -26,3 +26,25 @@ def check_int(
     """Raise ``error`` naming ``key`` unless ``value`` is an integer (not a bool) >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise error(f"{key}: {value!r} must be an integer >= {minimum}")
+
+
+def printable(text: object) -> str:
+    """``str(text)`` with every non-printable character escaped as Python's ``repr`` does.
+
+    Use it for anything read from a file or a folder listing (paths, track ids, tags) that
+    goes into a message or a log line. Control and format characters (Unicode categories Cc
+    and Cf: ``\\x1b``, a newline, the right-to-left override ``\\u202e``), line and
+    paragraph separators and the lone surrogates of undecodable file names become visible
+    escapes, so such text can neither rewrite the terminal, reorder what is shown, nor break
+    a message into several lines. Printable text, non-ASCII letters and backslashes included,
+    is unchanged.
+
+    Examples
+    --------
+    >>> printable("a\\u202eb.wav"), printable("café\\n")
+    ('a\\\\u202eb.wav', 'café\\\\n')
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

@@ -47,11 +47,12 @@ def l2_normalise(x: np.ndarray, *, eps: float | None = None) -> np.ndarray:
 
 
 def json_float(value: float | None) -> float | None:
-    """NaN and None -> None (JSON has no NaN), anything else -> float.
+    """NaN, infinity and None -> None (JSON has neither NaN nor infinity), anything else ->
+    float.
 
     Examples
     --------
-    >>> json_float(float("nan")) is None, json_float(1)
-    (True, 1.0)
+    >>> json_float(float("nan")) is None, json_float(float("-inf")) is None, json_float(1)
+    (True, True, 1.0)
     """
-    return None if value is None or math.isnan(value) else float(value)
+    return None if value is None or not math.isfinite(value) else float(value)

@@ -24,6 +24,7 @@ from pipeline.datasets import (
 )
 from pipeline.errors import ConfigError
 from tests.helpers.audio import tone, write_audio
+from tests.helpers.bad_inputs import CONTROL_IDS, control_id_table, write_track_table
 from tests.helpers.datasets import (
     CLIP_S,
     JAMENDO_ROWS,
@@ -319,7 +320,7 @@ def test_table_errors(tmp_path: Path) -> None:
     csv_path.write_text("path,tags\na.wav,rock,extra\nb.wav,pop\n")
     with pytest.raises(ConfigError, match="cannot read table"):
         table.load_records(root=tmp_path, options={"table": "tracks.csv"})
-    with pytest.raises(ConfigError, match="option 'sep' must be one character"):
+    with pytest.raises(ConfigError, match="option 'sep': ';;' must be exactly one character"):
         table.load_records(root=tmp_path, options={"table": "tracks.csv", "sep": ";;"})
 
 
@@ -387,3 +388,47 @@ def test_contract_normalises_order_and_missing_values(
     monkeypatch.setitem(ADAPTERS, "fake", lambda *, root, options: shuffled.iloc[:0])
     with pytest.raises(ConfigError, match="has no tracks"):
         load_dataset_records(format="fake", root=tmp_path)
+
+
+# ------------------------------------------------------------------------ bad settings and tables
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"tag_sep": ";;"}, "table option 'tag_sep': ';;' must be exactly one character"),
+        ({"sep": ""}, "table option 'sep': '' must be exactly one character"),
+        ({"tag_sep": ","}, "table option 'tag_sep': ',' is also the column separator"),
+        ({"sep": "tab", "tag_sep": "\t"}, "table option 'tag_sep': '\\t' is also the column"),
+    ],
+)
+def test_table_separators_one_character_and_distinct(
+    tmp_path: Path, options: dict, says: str
+) -> None:
+    write_track_table(tmp_path, [{"path": "a.wav", "tags": "x;y"}])
+    with pytest.raises(ConfigError) as err:
+        table.load_records(root=tmp_path, options={"table": "tracks.csv", **options})
+    assert says in str(err.value)
+
+
+def test_table_tab_names(tmp_path: Path) -> None:
+    write_track_table(tmp_path, [{"path": "a.wav", "tags": "x;y"}], sep="\t")
+    for sep in ("\t", "\\t", "tab", "TAB"):
+        records = table.load_records(root=tmp_path, options={"table": "tracks.csv", "sep": sep})
+        assert records["tags"].tolist() == [["x", "y"]]
+
+
+def test_adapter_errors_are_one_printable_line(tmp_path: Path) -> None:
+    folder = tmp_path / "evil\u202e\x1b[2Jdir"
+    with pytest.raises(ConfigError) as err:
+        load_dataset_records(format="table", root=folder, options={"table": "t.csv"})
+    message = str(err.value)
+    assert message.isprintable() and "\\u202e\\x1b[2J" in message and "not found" in message
+
+
+def test_control_characters_in_ids_pass_the_contract_as_they_are(tmp_path: Path) -> None:
+    control_id_table(tmp_path)
+    records = load_dataset_records(
+        format="table", root=tmp_path, options={"table": "tracks.csv", "sep": "\t"}
+    )
+    assert records["track_id"].tolist() == ["ok", *CONTROL_IDS]  # escaped in the manifest

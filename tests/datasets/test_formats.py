@@ -187,3 +187,23 @@ def test_generated_formats_are_read_as_tables() -> None:
         "r/d"
     )
     assert demo.FORMAT.generator_inputs is None
+
+
+def test_required_paths_are_root_then_the_declared_keys() -> None:
+    mtat = _filled({"format": "magnatagatune", "root": "/d/mtat", "audio_dir": "/disk/mp3"})
+    assert magnatagatune.FORMAT.required_paths(entry=mtat) == [
+        ("root", Path("/d/mtat"), "folder"),
+        ("annotations", Path("/d/mtat/annotations_final.csv"), "file"),
+        ("audio_dir", Path("/disk/mp3"), "folder"),
+    ]
+    jamendo = _filled({"format": "mtg_jamendo", "root": "/j", "splits_dir": None})
+    assert [key for key, _, _ in mtg_jamendo.FORMAT.required_paths(entry=jamendo)] == [
+        "root",
+        "tsv",
+        "audio_dir",
+    ]
+    assert demo.FORMAT.required_paths(entry=_filled(_minimal("demo"))) == []
+    scores_entry = _filled(_minimal("scores"))
+    assert [k for k, _, _ in scores.FORMAT.required_paths(entry=scores_entry)] == ["root", "table"]
+    for spec in FORMATS.values():  # every path key is a key of the schema
+        assert {key for key, _ in spec.paths} <= set(SCHEMA["$defs"]["dataset"]["properties"])

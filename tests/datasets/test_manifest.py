@@ -1,4 +1,5 @@
-"""The manifest: stable hashing, shards, artist-aware splits, vocabulary, shard lists."""
+"""The manifest: stable hashing, shards, artist-aware splits, vocabulary, shard lists; the
+same audio file under several ids, paths outside the root, ids that do not print."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from pipeline.datasets.manifest import (
     assign_shards,
     assign_splits,
+    audio_file_keys,
     build_manifest,
     make_manifest,
     shard_name,
@@ -21,6 +23,7 @@ from pipeline.datasets.manifest import (
     write_shard_lists,
 )
 from pipeline.errors import ConfigError
+from tests.helpers.bad_inputs import control_id_table, outside_root_table, same_audio_tables
 
 OLD = 1_000_000_000  # an mtime far in the past (2001)
 
@@ -169,7 +172,7 @@ def _small_records() -> pd.DataFrame:
 
 
 def test_build_manifest_columns_order_and_tags() -> None:
-    manifest, vocabulary = build_manifest(_small_records(), n_shards=3, top_n=2)
+    manifest, vocabulary, _ = build_manifest(_small_records(), n_shards=3, top_n=2)
     assert vocabulary == ["pop", "rock"]
     assert list(manifest.columns) == [
         "track_id",
@@ -196,13 +199,15 @@ def test_build_manifest_columns_order_and_tags() -> None:
 
 
 def test_build_manifest_drop_untagged() -> None:
-    manifest, vocabulary = build_manifest(_small_records(), n_shards=2, top_n=2, drop_untagged=True)
+    manifest, vocabulary, _ = build_manifest(
+        _small_records(), n_shards=2, top_n=2, drop_untagged=True
+    )
     assert list(manifest["track_id"]) == ["a", "b", "c"]
     assert manifest.index.tolist() == [0, 1, 2]
 
 
 def test_build_manifest_min_count() -> None:
-    _, vocabulary = build_manifest(_small_records(), n_shards=2, min_count=2)
+    _, vocabulary, _ = build_manifest(_small_records(), n_shards=2, min_count=2)
     assert vocabulary == ["pop", "rock"]
 
 
@@ -220,7 +225,7 @@ def _age(folder: Path) -> None:
 
 def test_write_shard_lists_rewrites_only_changed_shards(tmp_path: Path) -> None:
     records = _records(40, artists=5)
-    manifest, _ = build_manifest(records, n_shards=6)
+    manifest, _, _ = build_manifest(records, n_shards=6)
     shard_dir = tmp_path / "shards"
     assert write_shard_lists(manifest, shard_dir=shard_dir, n_shards=6) == list(range(6))
     assert sorted(p.name for p in shard_dir.iterdir()) == [
@@ -237,7 +242,7 @@ def test_write_shard_lists_rewrites_only_changed_shards(tmp_path: Path) -> None:
     assert set(_mtimes(shard_dir).values()) == {OLD * 10**9}
 
     # one more track: only its shard is rewritten
-    bigger, _ = build_manifest(pd.concat([records, _records(1, offset=900)]), n_shards=6)
+    bigger, _, _ = build_manifest(pd.concat([records, _records(1, offset=900)]), n_shards=6)
     new_shard = int(bigger.loc[bigger["track_id"] == "track-00900", "shard"].iloc[0])
     assert write_shard_lists(bigger, shard_dir=shard_dir, n_shards=6) == [new_shard]
     mtimes = _mtimes(shard_dir)
@@ -249,7 +254,7 @@ def test_write_shard_lists_rewrites_only_changed_shards(tmp_path: Path) -> None:
 
 
 def test_empty_shards_are_written_and_stay_unchanged(tmp_path: Path) -> None:
-    manifest, _ = build_manifest(_records(2), n_shards=16)
+    manifest, _, _ = build_manifest(_records(2), n_shards=16)
     assert write_shard_lists(manifest, shard_dir=tmp_path, n_shards=16) == list(range(16))
     empty = [k for k in range(16) if k not in set(manifest["shard"])]
     assert pd.read_parquet(tmp_path / f"{shard_name(empty[0])}.parquet").empty
@@ -258,10 +263,10 @@ def test_empty_shards_are_written_and_stay_unchanged(tmp_path: Path) -> None:
 
 
 def test_stale_and_unreadable_shard_files(tmp_path: Path) -> None:
-    manifest8, _ = build_manifest(_records(60), n_shards=8)
+    manifest8, _, _ = build_manifest(_records(60), n_shards=8)
     write_shard_lists(manifest8, shard_dir=tmp_path, n_shards=8)
     (tmp_path / "notes.parquet").write_text("stray")
-    manifest4, _ = build_manifest(_records(60), n_shards=4)
+    manifest4, _, _ = build_manifest(_records(60), n_shards=4)
     (tmp_path / "0001.parquet").write_bytes(b"not parquet")
     changed = write_shard_lists(manifest4, shard_dir=tmp_path, n_shards=4)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"000{k}.parquet" for k in range(4)]
@@ -345,3 +350,178 @@ def test_make_manifest_with_table_adapter(tmp_path: Path) -> None:
     untouched = [k for k in range(3) if k not in changed]
     mtimes = _mtimes(paths["shard_dir"])
     assert all(mtimes[f"{shard_name(k)}.parquet"] == OLD * 10**9 for k in untouched)
+
+
+# ---------------------------------------------------------------------------- checks of records
+
+
+def _entry(root: Path, **extra) -> dict:
+    return {
+        "format": "table",
+        "root": str(root),
+        "table": "tracks.csv",
+        "shards": 2,
+        "vocabulary": {"top_n": 10, "min_count": 1, "drop_untagged": False},
+        "split": {"seed": 0, "valid_fraction": 0.2, "test_fraction": 0.2},
+        **extra,
+    }
+
+
+def _make(tmp_path: Path, root: Path, **extra) -> tuple[dict, pd.DataFrame, dict]:
+    out = tmp_path / "results"
+    summary = make_manifest(
+        entry=_entry(root, **extra),
+        root=root,
+        manifest_path=out / "manifest.parquet",
+        vocabulary_path=out / "vocabulary.json",
+        shard_dir=out / "shards",
+    )
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    vocabulary = json.loads((out / "vocabulary.json").read_text(encoding="utf-8"))
+    return summary, manifest, vocabulary
+
+
+def _files_in_one_split(manifest: pd.DataFrame) -> bool:
+    keys = audio_file_keys(manifest["path"])
+    return bool(
+        (
+            pd.DataFrame({"key": keys, "split": manifest["split"]})
+            .groupby("key")["split"]
+            .nunique()
+            == 1
+        ).all()
+    )
+
+
+def test_audio_file_keys_resolve_links_and_dotdot(tmp_path: Path) -> None:
+    same_audio_tables(tmp_path)
+    audio = tmp_path / "audio"
+    keys = audio_file_keys(
+        [
+            str(audio / "a.wav"),
+            f"{audio}/../audio/a.wav",
+            str(audio / "link.wav"),
+            str(audio / "hard.wav"),
+            str(audio / "b.wav"),
+            str(audio / "gone.wav"),
+            f"{audio}/x/../gone.wav",
+        ]
+    )
+    assert len(set(keys[:4])) == 1 and keys[4] != keys[0]
+    assert keys[5] == keys[6] == f"path:{audio / 'gone.wav'}"  # missing: by resolved path
+
+
+def test_same_audio_under_several_ids_keeps_the_first(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "data"
+    same_audio_tables(root)
+    with caplog.at_level("WARNING", logger="pipeline.datasets.manifest"):
+        summary, manifest, vocabulary = _make(tmp_path, root)
+    assert sorted(manifest["track_id"]) == ["a", "b"]  # a_copy (official test) left out
+    assert manifest.set_index("track_id").loc["a", "split"] == "train"
+    checks = vocabulary["checks"]["duplicate_audio"]
+    assert checks["policy"] == "keep_first" and checks["files"] == 1
+    assert checks["tracks_left_out"] == 4 and summary["checks"]["duplicate_audio"] == checks
+    assert checks["examples"] == [
+        {
+            "path": str(root / "audio/a.wav"),
+            "track_ids": ["a", "a_copy", "a_dotdot", "a_link", "a_hard"],
+        }
+    ]
+    [line] = [r.getMessage() for r in caplog.records if "more than one track id" in r.getMessage()]
+    assert line.startswith(
+        "1 audio files are listed under more than one track id; kept the "
+        "first of each (table order), left out 4 tracks"
+    )
+    assert "'a', 'a_copy'" in line
+
+
+def test_same_audio_keep_all_puts_one_file_in_one_split(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    same_audio_tables(root)
+    summary, manifest, vocabulary = _make(tmp_path, root, duplicate_audio="keep_all")
+    assert len(manifest) == 6
+    rows = manifest.set_index("track_id")
+    assert set(rows.loc[["a", "a_copy", "a_dotdot", "a_link", "a_hard"], "split"]) == {"train"}
+    assert _files_in_one_split(manifest)
+    checks = vocabulary["checks"]["duplicate_audio"]
+    assert checks["policy"] == "keep_all" and checks["tracks_left_out"] == 0
+    assert checks["splits_overridden"] == 2  # a_copy (test) and a_link (valid)
+
+
+def test_assign_splits_never_puts_one_file_in_two_splits() -> None:
+    records = _records(400, artists=0)
+    records["path"] = [f"/audio/{i // 2}.mp3" for i in range(400)]  # pairs share a file
+    records["artist"] = [f"artist-{i}" for i in range(400)]  # ...but not an artist
+    split = assign_splits(records, seed=1, valid_fraction=0.3, test_fraction=0.3)
+    assert (split.iloc[0::2].to_numpy() == split.iloc[1::2].to_numpy()).all()
+    assert split.nunique() == 3
+
+
+def test_build_manifest_applies_the_duplicate_policy() -> None:
+    records = _small_records()
+    records.loc[4, "path"] = "/x/a.wav"  # e (official train) is a's file (official test)
+    manifest, _, checks = build_manifest(records, n_shards=2)
+    assert "e" not in set(manifest["track_id"]) and checks.left_out == ["e"]
+    manifest, _, checks = build_manifest(records, n_shards=2, duplicate_audio="keep_all")
+    rows = manifest.set_index("track_id")
+    assert rows.loc["e", "split"] == rows.loc["a", "split"] == "test"
+    assert checks.split_overridden == ["e"]
+    with pytest.raises(ConfigError, match="duplicate_audio: 'drop' is not one of"):
+        build_manifest(records, n_shards=2, duplicate_audio="drop")
+
+
+def test_paths_outside_the_root_are_kept_and_listed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root, outside = tmp_path / "data", tmp_path / "elsewhere"
+    outside_root_table(root, outside=outside)
+    with caplog.at_level("WARNING", logger="pipeline.datasets.manifest"):
+        _, manifest, vocabulary = _make(tmp_path, root)
+    assert sorted(manifest["track_id"]) == ["abs", "in", "up"]
+    listed = vocabulary["checks"]["outside_root"]
+    assert listed["tracks"] == 2 and listed["root"] == str(root)
+    assert [e["track_id"] for e in listed["examples"]] == ["up", "abs"]
+    assert listed["examples"][1]["path"] == str(outside / "far.wav")
+    assert any(
+        "2 tracks have their audio outside the dataset root" in r.getMessage()
+        for r in caplog.records
+    )
+    # every check reports nothing for a clean dataset
+    assert vocabulary["checks"]["duplicate_audio"]["files"] == 0
+    assert vocabulary["checks"]["escaped_track_ids"]["tracks"] == 0
+
+
+def test_track_ids_with_control_characters_are_escaped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = tmp_path / "data"
+    control_id_table(root)
+    with caplog.at_level("WARNING", logger="pipeline.datasets.manifest"):
+        _, manifest, vocabulary = _make(tmp_path, root, sep="\t")
+    escaped = ["bell\\x07", "esc\\x1b[31mred", "evil\\u202egnp.wav", "ok"]
+    assert sorted(manifest["track_id"]) == escaped
+    assert all(t.isprintable() for t in manifest["track_id"])
+    assert sorted(manifest["path"]) == [str(root / f"t{k}.wav") for k in range(4)]  # raw paths
+    checks = vocabulary["checks"]["escaped_track_ids"]
+    assert checks["tracks"] == 3 and "evil\\u202egnp.wav" in checks["examples"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("3 track ids hold characters that do not print" in m for m in messages)
+    assert all(m.isprintable() for m in messages)
+    shards = pd.concat(pd.read_parquet(p) for p in (tmp_path / "results/shards").iterdir())
+    assert sorted(shards["track_id"]) == escaped
+
+
+def test_an_escaped_id_equal_to_another_is_an_error() -> None:
+    records = _small_records()
+    records.loc[0, "track_id"] = "a\x07"
+    records.loc[1, "track_id"] = "a\\x07"
+    with pytest.raises(ConfigError, match=r"track id 'a\\\\x07': two tracks have this id"):
+        build_manifest(records, n_shards=2)
+
+
+@pytest.mark.parametrize(("valid", "test"), [(0.5, 0.7), (float("nan"), 0.1)])
+def test_split_fractions_summing_above_one_or_nan(valid: float, test: float) -> None:
+    with pytest.raises(ConfigError, match="split fractions"):
+        assign_splits(_records(10), valid_fraction=valid, test_fraction=test)

@@ -127,3 +127,20 @@ def test_table_errors_name_the_file_and_column(tmp_path: Path, folder: Path) -> 
     )
     with pytest.raises(ConfigError, match="'s'"):
         render_score_folder(root=folder, tags_table=dup, out_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"tag_sep": ";;"}, "tag_sep: ';;' must be exactly one character"),
+        ({"sep": ";", "tag_sep": ";"}, "tag_sep: ';' is also the column separator (sep)"),
+        ({"duration_s": float("inf")}, "duration_s: inf must be a finite number of seconds"),
+    ],
+)
+def test_impossible_settings_are_refused(
+    tmp_path: Path, folder: Path, options: dict, says: str
+) -> None:
+    tags = _table(tmp_path, [["path", "tags"], ["song.mid", "x"]])
+    with pytest.raises(ConfigError) as err:
+        render_score_folder(root=folder, tags_table=tags, out_dir=tmp_path / "out", **options)
+    assert says in str(err.value)

@@ -172,3 +172,33 @@ def test_write_evaluation(tmp_path: Path) -> None:
     taggrams = sorted(p.name for p in (out / "taggrams").iterdir())
     assert taggrams == ["taggram_0.png", "taggram_1.png"]  # old ones removed
     assert all(is_png(out / "taggrams" / name) for name in taggrams)
+
+
+def test_metrics_json_writes_null_for_averages_that_do_not_exist(tmp_path: Path) -> None:
+    """No tag has a positive: the averages are NaN in memory, null in the file."""
+    songs, windows = _tables()
+    songs["labels"] = [[] for _ in range(len(songs))]
+    predictions = {}
+    for key in ("eval", "valid"):
+        predictions[f"{key}_songs"] = tmp_path / f"{key}_songs.parquet"
+        predictions[f"{key}_windows"] = tmp_path / f"{key}_windows.parquet"
+        songs.to_parquet(predictions[f"{key}_songs"], index=False)
+        windows.to_parquet(predictions[f"{key}_windows"], index=False)
+    out = tmp_path / "evaluation"
+    metrics = write_evaluation(
+        predictions=predictions,
+        history=_history(tmp_path / "history.csv"),
+        out_dir=out,
+        tags=TAGS,
+        aggregations=["mean"],
+        leaderboard_aggregation="mean",
+        split="test",
+        title="demo / fcn",
+        taggram_tracks=0,
+    )
+    assert np.isnan(metrics["aggregations"]["mean"]["macro_roc_auc"])
+    text = (out / "metrics.json").read_text(encoding="utf-8")
+    assert "NaN" not in text and "Infinity" not in text
+    written = json.loads(text)["aggregations"]["mean"]
+    assert written["macro_roc_auc"] is None and written["micro_pr_auc"] is None
+    assert written["n_tags_evaluated"] == 0 and written["skipped_tags"] == TAGS

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,23 @@ def test_write_leaderboard_from_runs(tmp_path: Path) -> None:
     assert list(table["label_fraction"]) == [1.0, 1.0]
     markdown = out["out_md"].read_text(encoding="utf-8")
     assert "logmel: 96 mel bands" in markdown and "mfcc: 13 MFCC" in markdown
+
+
+def test_null_metrics_are_shown_as_missing(tmp_path: Path) -> None:
+    """metrics.json writes null for an average over no tag: the leaderboard shows a dash."""
+    metrics, summary = _run_files(tmp_path, roc=0.8, aggregation="mean")
+    written = json.loads(metrics.read_text(encoding="utf-8"))
+    written["aggregations"]["mean"] |= {"macro_roc_auc": None, "micro_pr_auc": None}
+    metrics.write_text(json.dumps(written), encoding="utf-8")
+    out = {f"out_{k}": tmp_path / f"leaderboard.{k}" for k in ("csv", "md", "html")}
+    table = write_leaderboard_from(
+        pairs=[("demo", "fcn")],
+        models={"fcn": {"architecture": "fcn", "features": "logmel"}},
+        features={"logmel": {"kind": "logmel"}},
+        metrics=[metrics],
+        summaries=[summary],
+        **out,
+    )
+    assert table["macro_roc_auc"].isna().all()
+    row = next(line for line in out["out_md"].read_text().splitlines() if "| fcn" in line)
+    assert "–" in row and "nan" not in row.lower()

@@ -15,6 +15,12 @@ from pipeline.features.settings import FeatureSettings
 from pipeline.io.audio import WindowSettings, read_windows
 from pipeline.io.store import FeatureStore
 from tests.helpers.audio import write_audio
+from tests.helpers.bad_inputs import (
+    BAD_AUDIO,
+    call_with_deadline,
+    integer_scale_float_wav,
+    write_bad_audio,
+)
 
 WINDOW = WindowSettings(length_s=1.0, hop_s=1.0, min_tail_s=0.3)
 SETTINGS = FeatureSettings(name="logmel", window=WINDOW, n_mels=24, n_frames=63)
@@ -243,3 +249,116 @@ def test_shard_without_tracks_writes_an_empty_store(tmp_path: Path) -> None:
     assert store.windows.shape == (0, 24, 63)
     assert store.attrs["features"]["name"] == "logmel"
     assert pd.read_parquet(tmp_path / "failed.parquet").empty
+
+
+# ---------------------------------------------------------------------------- hostile audio
+
+#: Good tracks around the hostile ones: stored as ever, in order.
+HOSTILE_GOOD = {
+    "good_a": ("a.flac", 2.5, 3),
+    "good_b": ("b.mp3", 1.0, 1),
+    "good_c": ("c.wav", 1.4, 2),
+}
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One shard of every bad audio input of tests/helpers/bad_inputs.py between good tracks,
+    extracted as log-mel and as waveform windows (the kind float16 overflow hit first)."""
+    folder = tmp_path_factory.mktemp("hostile")
+    bad = write_bad_audio(folder / "bad")
+    good = {
+        t: write_audio(folder / name, duration_s=seconds, seed=i)
+        for i, (t, (name, seconds, _)) in enumerate(HOSTILE_GOOD.items())
+    }
+    ids = ["good_a", *sorted(bad)[:8], "good_b", *sorted(bad)[8:], "good_c"]
+    paths = {**good, **bad}
+    tracks = pd.DataFrame({"track_id": ids, "path": [str(paths[t]) for t in ids]})
+    out = tmp_path_factory.mktemp("hostile_out")
+    waveform = FeatureSettings(name="wave", kind="waveform", window=WINDOW)
+    results = {}
+    for settings in (SETTINGS, waveform):
+        summary = call_with_deadline(
+            120,
+            extract_shard,
+            tracks=tracks,
+            settings=settings,
+            store_path=out / f"{settings.name}.zarr",
+            failed_path=out / f"{settings.name}.failed.parquet",
+            threads=2,
+            tracks_per_task=2,
+        )
+        results[settings.kind] = {
+            "summary": summary,
+            "store": FeatureStore(out / f"{settings.name}.zarr"),
+            "failed": pd.read_parquet(out / f"{settings.name}.failed.parquet"),
+        }
+    return {"tracks": tracks, "bad": bad, "results": results}
+
+
+@pytest.mark.parametrize("kind", ["logmel", "waveform"])
+def test_hostile_shard_stores_good_and_recovered_tracks_only(hostile: dict, kind: str) -> None:
+    result = hostile["results"][kind]
+    store = result["store"]
+    recovered = [t for t in hostile["bad"] if BAD_AUDIO[t].outcome == "warning"]
+    kept = [t for t in hostile["tracks"]["track_id"] if t in HOSTILE_GOOD or t in recovered]
+    assert list(store.index()["track_id"]) == kept
+    counts = dict(zip(kept, np.diff(store.index()["offsets"]), strict=True))
+    assert [counts[t] for t in HOSTILE_GOOD] == [n for _, _, n in HOSTILE_GOOD.values()]
+    assert counts["corrupt_burst_mp3"] == 10  # the 10 s MP3 minus ~0.4 s: 9 windows + a tail
+    windows = store.windows[:].astype(np.float32)
+    assert np.isfinite(windows).all()
+    assert result["summary"]["n_stored"] == len(kept)
+    assert result["summary"]["n_failed"] == len(hostile["bad"]) - len(recovered)
+
+
+@pytest.mark.parametrize("kind", ["logmel", "waveform"])
+def test_each_hostile_file_is_one_clear_error_row(hostile: dict, kind: str) -> None:
+    failed = hostile["results"][kind]["failed"]
+    errors = failed[failed["level"] == "error"].set_index("track_id")
+    refused = sorted(t for t in hostile["bad"] if BAD_AUDIO[t].outcome == "error")
+    assert sorted(errors.index) == refused  # one row each, nothing for the good tracks
+    for track_id in refused:
+        row = errors.loc[track_id]
+        path = str(hostile["bad"][track_id])
+        assert row["stage"] == "decode" and row["path"] == path
+        assert path in row["error"] and BAD_AUDIO[track_id].says in row["error"], row["error"]
+        assert "\n" not in row["error"]
+
+
+def test_recovered_tracks_carry_the_fallback_warning(hostile: dict) -> None:
+    failed = hostile["results"]["logmel"]["failed"]
+    warnings = failed[failed["level"] == "warning"]
+    recovered = {t for t in hostile["bad"] if BAD_AUDIO[t].outcome == "warning"}
+    assert set(warnings["track_id"]) == recovered  # the good tracks have no warning
+    for track_id in recovered:
+        rows = list(warnings.loc[warnings["track_id"] == track_id, "error"])
+        assert rows[0].startswith("decoded with the fallback decoder (FFmpeg) after libsndfile")
+    # the cut and the damaged file say how much of the audio the header promised is missing
+    for track_id in ("corrupt_burst_mp3", "truncated_flac"):
+        rows = list(warnings.loc[warnings["track_id"] == track_id, "error"])
+        assert len(rows) == 2 and "frames the header declares" in rows[1]
+
+
+def test_store_refuses_features_beyond_float16_as_a_store_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defence in depth: with the decoder's sample limit lifted, a float file in 24-bit
+    integer scale overflows the float16 waveform store; the writer refuses it, the track
+    becomes a ``store`` row and the shard completes without a single Inf."""
+    monkeypatch.setattr("pipeline.io.audio.MAX_ABS_SAMPLE", 1e9)
+    loud = integer_scale_float_wav(tmp_path)
+    good = write_audio(tmp_path / "good.wav", duration_s=1.0)
+    summary = extract_shard(
+        tracks=pd.DataFrame({"track_id": ["loud", "good"], "path": [str(loud), str(good)]}),
+        settings=FeatureSettings(name="wave", kind="waveform", window=WINDOW),
+        store_path=tmp_path / "w.zarr",
+        failed_path=tmp_path / "failed.parquet",
+    )
+    assert (summary["n_stored"], summary["n_failed"]) == (1, 1)
+    failed = pd.read_parquet(tmp_path / "failed.parquet")
+    assert list(failed["stage"]) == ["store"] and list(failed["level"]) == ["error"]
+    assert str(loud) in failed["error"][0] and "NaN or infinity as float16" in failed["error"][0]
+    store = FeatureStore(tmp_path / "w.zarr")
+    assert list(store.index()["track_id"]) == ["good"]
+    assert np.isfinite(store.windows[:].astype(np.float32)).all()

@@ -3,11 +3,13 @@ counts only frames holding audio, checked against a direct computation."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import zarr
 
 from pipeline.errors import PipelineError
 from pipeline.features.index import build_index
@@ -109,3 +111,25 @@ def test_band_statistics_exclude_n_frames_padding(tmp_path: Path) -> None:
     want = _direct_statistics(stores, manifest, split="train")
     assert stats["n_frames"] == want["n_frames"]
     np.testing.assert_allclose(stats["mean"], want["mean"], atol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_stored_values_are_refused(built, tmp_path: Path, bad: float) -> None:
+    """A store holding NaN or infinity (a store should never: this one is edited by hand)
+    gives an error naming the feature set, the bands and the track, never NaN statistics."""
+    stores, manifest = built
+    copies = [Path(shutil.copytree(p, tmp_path / p.name)) for p in stores]
+    index = build_index(stores=copies, manifest=manifest)
+    track = index[(index["split"] == "train") & (index["store"] == str(copies[1]))].iloc[0]
+    windows = zarr.open_group(copies[1], mode="r+")["windows"]
+    window = np.asarray(windows[track["start"]])
+    window[[3, 7], 5] = bad  # bands 3 and 7 of the track's first window, an audio frame
+    windows[track["start"]] = window
+    with pytest.raises(PipelineError) as info:
+        band_statistics(index=index)
+    message = str(info.value)
+    assert message.startswith("feature set 'lm', split 'train': band statistics are not finite")
+    assert "in 2 of 12 band(s) (3, 7)" in message
+    assert f"in 1 track(s) ({track['track_id']!r})" in message
+    # the test split holds no such value: its statistics are finite
+    assert np.isfinite(band_statistics(index=index, split="test")["mean"]).all()

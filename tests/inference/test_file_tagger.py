@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline.cli import EXIT_FAILED_FILES, main
 from pipeline.errors import AudioError, ConfigError
 from pipeline.features.extract import extract_shard
 from pipeline.features.settings import FeatureSettings
@@ -27,6 +28,7 @@ from pipeline.inference.loading import load_tagger
 from pipeline.inference.network import NetworkTagger
 from pipeline.inference.streaming import BATCH_SAMPLES, MAX_BATCH
 from pipeline.io.store import FeatureStore
+from tests.helpers.bad_inputs import BAD_AUDIO, call_with_deadline, write_bad_audio
 from tests.helpers.checkpoints import KINDS, random_network_checkpoint
 
 
@@ -124,9 +126,9 @@ def test_bad_files_raise_audio_errors_naming_the_file(checkpoints: dict, tmp_pat
     empty = tmp_path / "empty.wav"
     empty.touch()
     for path, why in (
-        (tmp_path / "missing.flac", "not found"),
+        (tmp_path / "missing.flac", "does not exist"),
         (text, "not a readable audio file"),
-        (empty, "empty file"),
+        (empty, "is empty"),
     ):
         with pytest.raises(AudioError, match=why) as info:
             file_tagger.tag(path)
@@ -220,3 +222,68 @@ def test_one_hour_file_in_bounded_memory(
     assert stats["duration_s"] == pytest.approx(3600.0)
     assert stats["n_windows"] == 3572  # 3,571 windows of 1.008 s and a padded 0.43 s tail
     assert stats["growth_mb"] < 150, stats
+
+
+# ---------------------------------------------------------------------------- hostile audio
+
+
+@pytest.fixture(scope="module")
+def hostile_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every bad audio input of tests/helpers/bad_inputs.py."""
+    return write_bad_audio(tmp_path_factory.mktemp("hostile"))
+
+
+def test_each_hostile_file_is_refused_or_recovered(
+    checkpoints: dict, hostile_files: dict[str, Path]
+) -> None:
+    """Refused: one AudioError naming the file and the rule, within seconds (a named pipe
+    never blocks). Recovered: tagged with finite probabilities and the fallback warning."""
+    file_tagger = FileTagger(load_tagger(checkpoints["fcn"]), embed=True)
+    for kind, path in hostile_files.items():
+        case = BAD_AUDIO[kind]
+        if case.outcome == "error":
+            with pytest.raises(AudioError) as err:
+                call_with_deadline(20, file_tagger.tag, path)
+            assert str(path) in str(err.value) and case.says in str(err.value), kind
+            continue
+        result = call_with_deadline(20, file_tagger.tag, path)
+        assert np.isfinite(result.window_probs).all() and np.isfinite(result.embedding).all()
+        assert result.n_windows >= 2 and any(case.says in w for w in result.warnings), kind
+
+
+def _strict_json(line: str) -> dict:
+    """json.loads that refuses NaN and Infinity, which are not JSON."""
+
+    def refuse(token: str) -> None:
+        raise ValueError(f"{token} in {line!r}")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_tag_command_on_hostile_files(
+    checkpoints: dict,
+    audio: dict[str, Path],
+    hostile_files: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``pipeline tag`` on every bad input and a good file: exit status 1 (some files failed),
+    one ``error:`` line per refused file, a valid JSON record for every file, in order."""
+    files = [str(audio["flac"]), *map(str, hostile_files.values())]
+    args = ["tag", *files, "--checkpoint", str(checkpoints["fcn"]), "--json", "--top", "2"]
+    assert call_with_deadline(120, main, args) == EXIT_FAILED_FILES
+    out, err = capsys.readouterr()
+    refused = [k for k in hostile_files if BAD_AUDIO[k].outcome == "error"]
+    errors = [line for line in err.splitlines() if line.startswith("pipeline tag: error: ")]
+    assert len(errors) == len(refused), err
+    for kind, line in zip(refused, errors, strict=True):
+        assert str(hostile_files[kind]) in line and BAD_AUDIO[kind].says in line, line
+    records = [_strict_json(line) for line in out.splitlines()]
+    assert [r["path"] for r in records] == files
+    for kind, record in zip(["good", *hostile_files], records, strict=True):
+        refused_here = kind in refused
+        assert record["ok"] is not refused_here, (kind, record)
+        if refused_here:
+            assert BAD_AUDIO[kind].says in record["error"] and record["tags"] == []
+        else:
+            assert len(record["probabilities"]) == 2
+            assert all(0.0 <= p <= 1.0 for p in record["probabilities"])

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from pipeline.errors import AudioError, ConfigError
-from pipeline.io.audio import DecodeInfo, WindowSettings, downmix, iter_windows, read_windows
+from pipeline.io.audio import (
+    MAX_ABS_SAMPLE,
+    DecodeInfo,
+    WindowSettings,
+    downmix,
+    iter_windows,
+    read_windows,
+)
+from pipeline.io.files import stat_file
 from tests.helpers.audio import tone, write_audio
+from tests.helpers.bad_inputs import (
+    BAD_AUDIO,
+    CORRUPT_MP3_S,
+    aac_m4a,
+    call_with_deadline,
+    corrupt_burst_mp3,
+    fifo,
+    truncated_flac,
+    write_bad_audio,
+)
 
 SR = 16000
 PCM16 = 1.0 / 32768  # quantisation step of the PCM_16 test files
@@ -69,17 +91,39 @@ def test_tail_drop_drops_partial_window(tmp_path: Path) -> None:
     assert not info.padded
 
 
-def test_track_shorter_than_window_is_padded_to_one_window(tmp_path: Path) -> None:
+@pytest.mark.parametrize("min_tail_s", [0.5, 0.7])  # 0.7 s: exactly enough audio
+def test_track_shorter_than_window_is_padded_to_one_window(
+    tmp_path: Path, min_tail_s: float
+) -> None:
     data = _ramp(0.7)
     path = write_audio(tmp_path / "tiny.wav", data=data)
-    # min_tail_s does not apply to a track shorter than one window: it is always kept
-    starts, windows, info = _windows(path, length_s=2.0, hop_s=2.0, min_tail_s=5.0)
+    starts, windows, info = _windows(path, length_s=2.0, hop_s=2.0, min_tail_s=min_tail_s)
     np.testing.assert_array_equal(starts, [0.0])
     assert windows.shape == (1, 2 * SR)
     np.testing.assert_allclose(windows[0, : len(data)], data, atol=PCM16)
     assert np.all(windows[0, len(data) :] == 0.0)
     assert info.padded
     assert info.duration_s == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize(("seconds", "min_tail_s"), [(0.7, 5.0), (0.7, 0.71), (1 / SR, 0.3)])
+def test_track_with_less_audio_than_min_tail_fails_under_pad(
+    tmp_path: Path, seconds: float, min_tail_s: float
+) -> None:
+    """A track is kept only if it holds min_tail_s seconds of audio or one whole window: a
+    1-sample file is not stored as a window of zeros."""
+    path = write_audio(tmp_path / "tiny.wav", data=_ramp(seconds))
+    with pytest.raises(AudioError, match="too short") as err:
+        _windows(path, length_s=2.0, hop_s=2.0, min_tail_s=min_tail_s)
+    message = str(err.value)
+    assert str(path) in message and f"window.min_tail_s={min_tail_s:g} s" in message
+
+
+def test_min_tail_zero_keeps_a_one_sample_track(tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "one.wav", data=np.full(1, 0.5, np.float32))
+    starts, windows, info = _windows(path, length_s=1.0, hop_s=1.0, min_tail_s=0.0)
+    assert windows.shape == (1, SR) and windows[0, 0] == pytest.approx(0.5, abs=PCM16)
+    assert np.all(windows[0, 1:] == 0.0) and info.padded
 
 
 def test_track_shorter_than_window_fails_under_drop(tmp_path: Path) -> None:
@@ -219,34 +263,226 @@ def test_small_blocks_give_the_same_windows_as_one_block(
 # ---------------------------------------------------------------------------- bad input
 
 
-def _bad_file(tmp_path: Path, kind: str) -> Path:
-    if kind == "missing":
-        return tmp_path / "missing.wav"
-    if kind == "empty":
-        path = tmp_path / "empty.flac"
-        path.write_bytes(b"")
-        return path
-    if kind == "text_as_mp3":
-        path = tmp_path / "notes.mp3"
-        path.write_text("this is a text file, not audio\n" * 40, encoding="utf-8")
-        return path
-    if kind == "random_bytes":
-        path = tmp_path / "corrupt.wav"
-        path.write_bytes(np.random.default_rng(3).integers(0, 256, 4096, dtype=np.uint8).tobytes())
-        return path
-    if kind == "directory":
-        path = tmp_path / "folder.wav"
-        path.mkdir()
-        return path
-    raise AssertionError(kind)
+BAD_ERRORS = sorted(k for k, case in BAD_AUDIO.items() if case.outcome == "error")
+BAD_WARNINGS = sorted(k for k, case in BAD_AUDIO.items() if case.outcome == "warning")
 
 
-@pytest.mark.parametrize("kind", ["missing", "empty", "text_as_mp3", "random_bytes", "directory"])
-def test_unreadable_input_raises_audio_error_naming_the_path(tmp_path: Path, kind: str) -> None:
-    path = _bad_file(tmp_path, kind)
+def test_the_bad_inputs_cover_both_outcomes() -> None:
+    assert len(BAD_ERRORS) >= 15
+    assert BAD_WARNINGS == ["aac_m4a", "corrupt_burst_mp3", "truncated_flac"]
+
+
+@pytest.mark.parametrize("kind", BAD_ERRORS)
+def test_bad_input_is_one_audio_error_naming_the_path_and_the_rule(
+    tmp_path: Path, kind: str
+) -> None:
+    """Every refusal happens within seconds (a named pipe or /dev/zero never blocks)."""
+    paths = write_bad_audio(tmp_path, kinds=[kind])
+    if kind not in paths:
+        pytest.skip(f"{kind}: not available on this platform")
+    path = paths[kind]
     with pytest.raises(AudioError) as err:
+        call_with_deadline(20, _windows, path, length_s=1.0, hop_s=1.0, min_tail_s=0.3)
+    message = str(err.value)
+    assert str(path) in message and BAD_AUDIO[kind].says in message
+    assert "\n" not in message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(AudioError, match="does not exist") as err:
+        _windows(tmp_path / "missing.wav", length_s=1.0, hop_s=1.0)
+    assert str(tmp_path / "missing.wav") in str(err.value)
+
+
+def test_regular_file_is_checked_without_opening(tmp_path: Path) -> None:
+    """stat_file only stats: a named pipe with no writer is refused at once."""
+    pipe = fifo(tmp_path)
+    with pytest.raises(AudioError, match="named pipe"):
+        call_with_deadline(5, stat_file, pipe, what="audio", error=AudioError)
+    good = write_audio(tmp_path / "a.wav", duration_s=0.5)
+    assert stat_file(good, what="audio").st_size == good.stat().st_size
+
+
+@pytest.mark.parametrize(
+    ("rate", "ok"), [(3999, False), (4000, True), (384_000, True), (384_001, False)]
+)
+def test_sample_rate_limits(tmp_path: Path, rate: int, ok: bool) -> None:
+    path = tmp_path / f"rate_{rate}.wav"
+    sf.write(path, tone(duration_s=1.2, sample_rate=rate), rate, subtype="PCM_16")
+    if ok:
+        starts, windows, info = _windows(path, length_s=1.0, hop_s=1.0, min_tail_s=0.1)
+        assert info.source_sample_rate == rate and len(windows) == 2
+        assert info.duration_s == pytest.approx(1.2, abs=1 / rate)
+    else:
+        with pytest.raises(AudioError, match=rf"sample rate {rate} Hz is outside \[4000, 384000\]"):
+            _windows(path, length_s=1.0, hop_s=1.0)
+
+
+@pytest.mark.parametrize(("peak", "ok"), [(2.0, True), (MAX_ABS_SAMPLE, True), (1001.0, False)])
+def test_float_samples_beyond_the_limit_are_refused(tmp_path: Path, peak: float, ok: bool) -> None:
+    """Float files may exceed full scale a little (kept as they are), not absurdly."""
+    data = np.zeros(SR, np.float32)
+    data[SR // 2] = peak
+    data[SR // 4] = -0.5
+    path = tmp_path / "float.wav"
+    sf.write(path, data, SR, subtype="FLOAT")
+    if ok:
+        _, windows, info = _windows(path, length_s=1.0, hop_s=1.0)
+        assert windows[0, SR // 2] == peak and info.peak == peak
+    else:
+        with pytest.raises(AudioError, match=r"up to 1e\+03 .* outside \[-1000, 1000\]"):
+            _windows(path, length_s=1.0, hop_s=1.0)
+
+
+def test_absurd_channels_that_cancel_in_the_downmix_are_refused(tmp_path: Path) -> None:
+    """Left = -right = 1e20 x: the mono mean is silence, the file is still refused."""
+    x = np.zeros(SR, np.float32)
+    x[100] = 0.5
+    path = tmp_path / "opposed.wav"
+    sf.write(path, np.stack([1e20 * x, -1e20 * x], axis=1).astype(np.float32), SR, subtype="FLOAT")
+    assert not downmix(sf.read(path, dtype="float32")[0]).any()  # the premise
+    with pytest.raises(AudioError, match=r"sample values up to 5e\+19 "):
         _windows(path, length_s=1.0, hop_s=1.0)
+
+
+def test_bad_samples_after_good_blocks_fail_the_whole_track(tmp_path: Path) -> None:
+    """A NaN at 2.5 s: the windows already streamed must be discarded (the error says where)."""
+    data = tone(duration_s=3.0)[:, 0]
+    data[int(2.5 * SR)] = np.nan
+    path = tmp_path / "late_nan.wav"
+    sf.write(path, data, SR, subtype="FLOAT")
+    settings = WindowSettings(length_s=1.0, hop_s=1.0)
+    got = []
+    with pytest.raises(AudioError, match="non-finite samples .* from 2.0 s"):
+        for start, _ in iter_windows(path=path, settings=settings, block_s=1.0):
+            got.append(start)
+    assert got == [0.0, 1.0]
+
+
+def _rewrite(path: Path) -> None:
+    write_audio(path, duration_s=4.0, freq_hz=880.0)  # same inode, other size
+
+
+def _replace(path: Path) -> None:
+    other = write_audio(path.with_name("other.wav"), duration_s=5.0)
+    os.replace(other, path)  # a new inode at the same path
+
+
+def _touch(path: Path) -> None:
+    info = path.stat()
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns + 5_000_000_000))  # mtime only
+
+
+def _remove(path: Path) -> None:
+    path.unlink()  # the open file is still read to its end
+
+
+@pytest.mark.parametrize(
+    "change", [_rewrite, _replace, _touch, _remove], ids=lambda f: f.__name__[1:]
+)
+def test_file_changed_while_read_is_refused(tmp_path: Path, change: Callable) -> None:
+    path = write_audio(tmp_path / "moving.wav", duration_s=5.0)
+    windows = iter_windows(path=path, settings=WindowSettings(length_s=1.0, hop_s=1.0), block_s=1.0)
+    next(windows)
+    change(path)
+    with pytest.raises(AudioError, match="changed while it was read") as err:
+        list(windows)
     assert str(path) in str(err.value)
+
+
+def test_a_file_left_alone_is_not_reported_as_changed(tmp_path: Path) -> None:
+    path = write_audio(tmp_path / "still.wav", duration_s=3.0)
+    settings = WindowSettings(length_s=1.0, hop_s=1.0)
+    assert len(list(iter_windows(path=path, settings=settings, block_s=0.5))) == 3
+
+
+# ---------------------------------------------------------------------------- fallback decoder
+
+
+@pytest.fixture(scope="module")
+def burst_mp3(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The corrupt MP3 and the same MP3 before the burst was written over its middle."""
+    folder = tmp_path_factory.mktemp("burst")
+    clean = write_audio(
+        folder / "clean" / "burst.mp3", duration_s=CORRUPT_MP3_S, sample_rate=44100, channels=2
+    )
+    return {"clean": clean, "corrupt": corrupt_burst_mp3(folder)}
+
+
+def test_libsndfile_refuses_the_corrupt_mp3(burst_mp3: dict[str, Path]) -> None:
+    """The premise of the fallback: without it, the whole track would be lost."""
+    with pytest.raises(sf.LibsndfileError), sf.SoundFile(burst_mp3["corrupt"]) as f:
+        f.read(dtype="float32")
+
+
+@pytest.mark.parametrize("block_s", [60.0, 0.5])  # FFmpeg from the start, or mid-stream
+def test_corrupt_mp3_is_recovered_by_the_fallback_decoder(
+    burst_mp3: dict[str, Path], block_s: float
+) -> None:
+    settings = WindowSettings(length_s=1.0, hop_s=1.0, min_tail_s=0.3)
+    info = DecodeInfo(path=str(burst_mp3["corrupt"]))
+    got = list(
+        iter_windows(path=burst_mp3["corrupt"], settings=settings, block_s=block_s, info=info)
+    )
+    clean = list(iter_windows(path=burst_mp3["clean"], settings=settings))
+    # 4 KB of a ~100 KB file: about 0.4 s of the 10 s are lost, the rest is kept
+    assert 0.9 * CORRUPT_MP3_S < info.duration_s < CORRUPT_MP3_S
+    assert len(got) == len(clean) == 10
+    assert info.decoder == "ffmpeg"
+    assert info.warnings[0].startswith(
+        "decoded with the fallback decoder (FFmpeg) after libsndfile failed: decoding failed"
+    )
+    assert "Unspecified internal error" in info.warnings[0]
+    assert any("frames the header declares" in w for w in info.warnings[1:])
+    # before the burst (at about 5 s) the audio is that of the intact file
+    for (start, window), (clean_start, clean_window) in zip(got[:4], clean[:4], strict=True):
+        assert start == clean_start
+        np.testing.assert_allclose(window, clean_window, atol=1e-4)
+
+
+def test_fallback_from_the_start_or_mid_stream_gives_the_same_audio(
+    burst_mp3: dict[str, Path],
+) -> None:
+    settings = WindowSettings(length_s=1.0, hop_s=1.0, min_tail_s=0.3)
+    whole, mid = DecodeInfo(path=""), DecodeInfo(path="")
+    a = list(iter_windows(path=burst_mp3["corrupt"], settings=settings, info=whole))
+    b = list(iter_windows(path=burst_mp3["corrupt"], settings=settings, block_s=0.5, info=mid))
+    assert whole.duration_s == mid.duration_s
+    assert "after 0 frames" in whole.warnings[0]
+    # libsndfile read 0.5 s blocks up to the burst in the middle; FFmpeg went on from there
+    switched = int(re.search(r"after (\d+) frames", mid.warnings[0]).group(1))
+    assert switched % 22050 == 0 and 0.4 * CORRUPT_MP3_S < switched / 44100 < 0.6 * CORRUPT_MP3_S
+    for (_, x), (_, y) in zip(a, b, strict=True):
+        np.testing.assert_allclose(x, y, atol=1e-4)
+
+
+def test_good_files_never_use_the_fallback(burst_mp3: dict[str, Path], tmp_path: Path) -> None:
+    for path in (burst_mp3["clean"], write_audio(tmp_path / "a.flac", duration_s=1.5)):
+        _, _, info = _windows(path, length_s=1.0, hop_s=1.0, min_tail_s=0.3)
+        assert info.decoder == "libsndfile" and info.warnings == []
+
+
+def test_a_format_only_ffmpeg_reads_is_decoded_by_the_fallback(tmp_path: Path) -> None:
+    path = aac_m4a(tmp_path)
+    with pytest.raises(sf.LibsndfileError):
+        sf.info(str(path))
+    starts, windows, info = _windows(path, length_s=1.0, hop_s=1.0, min_tail_s=0.3)
+    assert info.decoder == "ffmpeg" and (info.source_sample_rate, info.channels) == (44100, 1)
+    assert info.warnings == [
+        "decoded with the fallback decoder (FFmpeg) after libsndfile failed: Format not recognised"
+    ]
+    assert len(windows) == 2 and 2.0 <= info.duration_s < 2.1  # AAC pads to whole frames
+    spectrum = np.abs(np.fft.rfft(windows[0] * np.hanning(SR)))
+    assert np.argmax(spectrum) == 440  # 1 Hz bins: the tone survived
+    assert 0.45 < np.abs(windows[0]).max() < 0.6
+
+
+def test_truncated_flac_keeps_what_was_written(tmp_path: Path) -> None:
+    path = truncated_flac(tmp_path)
+    starts, windows, info = _windows(path, length_s=1.0, hop_s=1.0, min_tail_s=0.3)
+    assert 2.0 < info.duration_s < 3.5  # half the bytes of 6 s
+    assert info.decoder == "ffmpeg" and "flac decoder lost sync" in info.warnings[0]
+    assert "of the 96000 frames the header declares" in info.warnings[1]
 
 
 def test_silent_file_is_kept_with_a_warning(tmp_path: Path) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import pickle
+import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +20,7 @@ from pipeline.io.checkpoint import (
     NETWORK_KEYS,
     check_plain,
     load_checkpoint,
+    load_torch_file,
     network_checkpoint,
     plain,
     save_checkpoint,
@@ -45,7 +50,7 @@ def test_checkpoint_errors_name_the_file(trained: dict, tmp_path: Path) -> None:
         load_checkpoint(text)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(2)}, foreign)
-    with pytest.raises(PipelineError, match="foreign.pt.*no format_version"):
+    with pytest.raises(PipelineError, match=r"foreign.pt.*lacks key\(s\) \['format_version'"):
         load_checkpoint(foreign)
     newer = tmp_path / "newer.pt"
     torch.save({**load_checkpoint(trained["fcn"]), "format_version": FORMAT_VERSION + 1}, newer)
@@ -160,3 +165,98 @@ def test_saving_checks_keys_before_writing(tmp_path: Path) -> None:
     save_checkpoint(other, tmp_path / "other.pt")  # other kinds need only the common keys
     assert load_checkpoint(tmp_path / "other.pt")["kind"] == "other"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.pt"]
+
+
+# --------------------------------------------------------------------------------------------
+# Files that are not checkpoints: one line naming the file, never PyTorch's advice
+# --------------------------------------------------------------------------------------------
+
+
+class _Code:
+    """A class instance: torch.save pickles a reference to code that loading would import."""
+
+    def __init__(self) -> None:
+        self.x = 1
+
+
+def _not_checkpoints(folder: Path) -> dict[str, tuple[Path, str]]:
+    """Bad checkpoint files the test makes, each with the end of its one-line message."""
+    rng = np.random.default_rng(0)
+    made: dict[str, tuple[Path, str]] = {}
+
+    def add(name: str, why: str) -> Path:
+        made[name] = (folder / name, why)
+        return folder / name
+
+    add("folder.pt", "is a directory, not a checkpoint file").mkdir()
+    add("empty.pt", "is empty").touch()
+    os.mkfifo(add("pipe.pt", "is a named pipe (FIFO), not a checkpoint file"))
+    for k in range(8):  # random bytes once said "IndexError: pop from empty list"
+        add(f"random{k}.pt", "is not a checkpoint (not a torch file)").write_bytes(
+            rng.integers(0, 256, size=int(rng.integers(1, 5000)), dtype=np.uint8).tobytes()
+        )
+    add("text.pt", "is not a checkpoint (not a torch file)").write_text("weights? no.")
+    with add("pickle.pt", "is not a checkpoint (not a torch file)").open("wb") as f:
+        pickle.dump({"state_dict": {}}, f)
+    torch.save({"model": _Code()}, add("code.pt", f"holds pickled code ({__name__}._Code)"))
+    torch.save(
+        {"model": _Code()},
+        add("legacy_code.pt", f"holds pickled code ({__name__}._Code)"),
+        _use_new_zipfile_serialization=False,
+    )
+    whole = folder / "whole.pt"
+    torch.save(random_network_checkpoint(), whole)
+    data = whole.read_bytes()
+    add("truncated.pt", "(a damaged or truncated torch file)").write_bytes(data[: len(data) // 2])
+    with zipfile.ZipFile(add("archive.pt", "(a zip archive, but not a torch file)"), "w") as z:
+        z.writestr("notes.txt", "hello")
+    with warnings.catch_warnings():  # torch.jit is deprecated, and still written by some
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(
+            torch.jit.script(torch.nn.Linear(2, 2)),
+            add(
+                "scripted.pt", "is a TorchScript archive (code), not a checkpoint of this pipeline"
+            ),
+        )
+    torch.save(torch.zeros(3), add("tensor.pt", "it holds a Tensor, not a dict with keys"))
+    torch.save(
+        {"weights": torch.zeros(2)},
+        add("foreign.pt", "lacks key(s) ['format_version', 'kind', 'tags', 'features', 'stats']"),
+    )
+    return made
+
+
+def test_files_that_are_not_checkpoints_get_one_line_each(tmp_path: Path) -> None:
+    for name, (path, why) in _not_checkpoints(tmp_path).items():
+        with pytest.raises(PipelineError) as info:
+            load_checkpoint(path)  # the FIFO is refused before opening: no hang
+        message = str(info.value)
+        assert "\n" not in message and str(path) in message and why in message, (name, message)
+        assert "weights_only" not in message and "safe_globals" not in message, name
+        assert len(message) < 300, (name, message)
+        context = info.value.__context__  # PyTorch's long message is not chained either
+        assert info.value.__cause__ is None, name
+        assert context is None or info.value.__suppress_context__, name
+
+
+def test_pickled_code_is_never_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(_Code, "__setstate__", lambda self, state: calls.append(1), raising=False)
+    path = tmp_path / "code.pt"
+    torch.save({"format_version": 1, "model": _Code()}, path)
+    with pytest.raises(PipelineError, match="holds pickled code"):
+        load_checkpoint(path)
+    assert calls == []
+
+
+def test_load_torch_file_names_what_the_file_should_be(tmp_path: Path) -> None:
+    """The loader under load_checkpoint, for other torch files (projections, resume state)."""
+    good = tmp_path / "projection.pt"
+    torch.save({"kind": "triplet_projection", "weight": torch.eye(2)}, good)
+    assert torch.equal(load_torch_file(good, what="projection")["weight"], torch.eye(2))
+    bad = tmp_path / "bad.pt"
+    bad.write_text("no")
+    with pytest.raises(PipelineError, match=r"^'.*bad.pt' is not a projection \(not a torch"):
+        load_torch_file(bad, what="projection")
+    with pytest.raises(PipelineError, match=r"^projection '.*' is a directory, not a projection"):
+        load_torch_file(tmp_path, what="projection")

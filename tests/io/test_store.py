@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.io.store import COMPRESSORS, FeatureStore, StoreWriter
+from pipeline.io.store import COMPRESSORS, FeatureStore, StoreWriter, nonfinite_windows
 
 SHAPE = (8, 12)  # (n_bins, n_frames): small windows
 
@@ -166,3 +166,39 @@ def test_float16_storage_error_is_below_0_06_db(tmp_path: Path) -> None:
     stored = FeatureStore(tmp_path / "f16.zarr").windows[:]
     assert stored.dtype == np.float16
     assert np.abs(stored.astype(np.float32) - values).max() <= 0.06
+
+
+@pytest.mark.parametrize(
+    ("value", "dtype"),
+    [(np.nan, np.float32), (np.inf, np.float32), (-np.inf, np.float16), (7e4, np.float32)],
+)
+def test_non_finite_windows_are_refused_and_the_store_stays_valid(
+    tmp_path: Path, value: float, dtype: type
+) -> None:
+    """NaN, infinity, or a value beyond float16's +-65,504 (infinite once cast) is never
+    stored; the refused track leaves no trace, the others are written."""
+    good, bad, after = _tracks([2, 3, 1])
+    bad["windows"] = bad["windows"].astype(dtype)
+    bad["windows"][1, 4, 7] = value
+    writer = StoreWriter(path=tmp_path / "s.zarr", window_shape=SHAPE, attrs={})
+    writer.add(**good)
+    with pytest.raises(PipelineError, match=r"track 'Ωμέγα–日本語 café': 1 of 3 .* window 1"):
+        writer.add(**bad)
+    writer.add(**after)
+    assert writer.close() == {"n_tracks": 2, "n_windows": 3}
+    store = FeatureStore(tmp_path / "s.zarr")
+    assert list(store.index()["track_id"]) == ["b/one", "a/three"]
+    assert np.isfinite(store.windows[:].astype(np.float32)).all()
+    np.testing.assert_array_equal(store.track_windows(track=1), after["windows"])
+
+
+def test_nonfinite_windows_flags_each_window() -> None:
+    windows = np.zeros((4, 3, 5), np.float16)
+    windows[1, 0, 0] = np.nan
+    windows[3, 2, 4] = -np.inf
+    windows[2] = np.float16(65504)  # the largest float16: finite
+    np.testing.assert_array_equal(nonfinite_windows(windows), [False, True, False, True])
+    np.testing.assert_array_equal(
+        nonfinite_windows(windows.astype(np.float32)), [False, True, False, True]
+    )
+    assert nonfinite_windows(np.zeros((0, 3, 5), np.float16)).shape == (0,)

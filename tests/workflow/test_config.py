@@ -1,13 +1,18 @@
-"""Config validation against the schema (with defaults), clear errors, and manifest sources."""
+"""Config validation against the schema (with defaults), clear errors, and manifest sources;
+impossible settings, duplicate keys and YAML syntax errors refused with one line."""
 
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from pipeline.config import (
+    check_config_files,
     dataset_feature_sets,
     feature_settings,
     load_yaml,
@@ -15,6 +20,15 @@ from pipeline.config import (
     validate_config,
 )
 from pipeline.errors import ConfigError
+from tests.helpers.bad_inputs import (
+    BAD_SETTINGS,
+    bad_setting_config,
+    duplicate_dataset_yaml,
+    duplicate_nested_key_yaml,
+    good_config,
+    syntax_error_yaml,
+    with_setting,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = load_yaml(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -325,3 +339,112 @@ def test_retrieval_and_fewshot_checks() -> None:
     assert "fewshot.dataset: 'other'" in _error(_with_model(fewshot=other))
     assert "fewshot.shots" in _error(_with_model(fewshot={"shots": [0]}))
     assert "fewshot.finetune.steps" in _error(_with_model(fewshot={"finetune": {"steps": 0}}))
+
+
+# ---------------------------------------------------------------------------- impossible settings
+
+
+@pytest.mark.parametrize("name", sorted(BAD_SETTINGS))
+def test_impossible_settings_are_refused_naming_the_key(name: str) -> None:
+    bad = BAD_SETTINGS[name]
+    message = _error(bad_setting_config(name))
+    assert f"cfg.yaml: {bad.key}: " in message, message
+    for text in bad.says:
+        assert text in message, (text, message)
+    assert "\n" not in message
+
+
+def test_the_good_settings_pass() -> None:
+    config = validate_config(good_config(), schema=SCHEMA)
+    assert "duplicate_audio" not in config["datasets"]["mine"]  # no new default: same params
+    for fmax in (None, 8000.0):
+        validate_config(with_setting(good_config(), "features.logmel.fmax", fmax), schema=SCHEMA)
+    short = with_setting(good_config(), "features.logmel.window", {"length_s": 2.0, "hop_s": 2.0})
+    validate_config(with_setting(short, "features.logmel.window.tail", "drop"), schema=SCHEMA)
+    validate_config(with_setting(short, "features.logmel.window.min_tail_s", 2.0), schema=SCHEMA)
+    validate_config(with_setting(good_config(), "datasets.mine.sep", "\\t"), schema=SCHEMA)
+
+
+def test_waveform_feature_sets_skip_the_spectral_checks() -> None:
+    config = with_setting(good_config(), "features.wave", {"kind": "waveform", "n_fft": 16})
+    validate_config(config, schema=SCHEMA)
+
+
+# ---------------------------------------------------------------------------- YAML files
+
+
+def test_a_dataset_written_twice_is_refused_with_file_line_and_key(tmp_path: Path) -> None:
+    path = duplicate_dataset_yaml(tmp_path)
+    assert list(yaml.safe_load(path.read_text())["datasets"]) == ["mine", "other"]  # silent
+    with pytest.raises(ConfigError) as err:
+        load_yaml(path)
+    message = str(err.value)
+    assert str(path) in message and "line 4" in message and "'mine'" in message
+    assert "first on line 2" in message and "\n" not in message
+
+
+def test_a_nested_duplicate_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"line 8, column 5: duplicate key 'fmax' \(first on"):
+        load_yaml(duplicate_nested_key_yaml(tmp_path))
+
+
+def test_merge_keys_may_be_overridden(tmp_path: Path) -> None:
+    path = tmp_path / "merge.yaml"
+    path.write_text("base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  x: 3\n")
+    assert load_yaml(path)["m"] == {"x": 3, "y": 2}
+
+
+def test_a_syntax_error_names_file_line_and_column(tmp_path: Path) -> None:
+    path = syntax_error_yaml(tmp_path)
+    with pytest.raises(ConfigError) as err:
+        load_yaml(path)
+    message = str(err.value)
+    assert message.startswith(f"'{path}', not valid YAML: line 3, column ")
+    assert "\n" not in message
+
+
+def test_json_config_files(tmp_path: Path) -> None:
+    good = tmp_path / "c.json"
+    good.write_text('{"datasets": {"d": {"format": "demo"}}, "features": {}}')
+    assert load_yaml(good)["datasets"] == {"d": {"format": "demo"}}
+    good.write_text('{"a": 1, "a": 2}')
+    with pytest.raises(ConfigError, match="c.json': duplicate key 'a'"):
+        load_yaml(good)
+    good.write_text('{"a": 1,,}')
+    with pytest.raises(ConfigError, match="c.json', line 1, column 9: not valid JSON"):
+        load_yaml(good)
+
+
+def test_check_config_files(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(good_config()))
+    check_config_files([good, str(good)])
+    check_config_files([tmp_path / "absent.yaml"], missing_ok=True)
+    with pytest.raises(ConfigError, match="file not found"):
+        check_config_files([tmp_path / "absent.yaml"])
+    with pytest.raises(ConfigError, match="duplicate key 'mine'"):
+        check_config_files([good, duplicate_dataset_yaml(tmp_path)])
+
+
+# ---------------------------------------------------------------------------- the dry run
+
+
+def test_dry_run_stops_on_fmin_above_fmax_with_one_line(tmp_path: Path) -> None:
+    config = bad_setting_config("fmin_above_fmax")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "tracks.csv").write_text("path,tags\na.wav,x\n")
+    (tmp_path / "music").mkdir()
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "--cores", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    [line] = [line for line in out.splitlines() if "features.logmel.fmin" in line]
+    assert line.startswith("error: config: features.logmel.fmin: 9000 Hz must be below fmax")
+    assert "0 <= fmin < fmax <= sample_rate / 2 = 8000 Hz" in line
+    assert "Traceback" not in out and 'File "' not in out and "ConfigError" not in out

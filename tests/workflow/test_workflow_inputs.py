@@ -1,13 +1,18 @@
-"""What each rule reads and what the default target builds, from a validated config."""
+"""What each rule reads and what the default target builds, from a validated config; the
+roots and tables a config names exist when the DAG is built, or the config key is named."""
 
 from __future__ import annotations
 
 import copy
 import os
+import shutil
 from pathlib import Path
 
-from pipeline.config import load_yaml, validate_config
+import pytest
+
+from pipeline.config import check_sources, load_yaml, validate_config
 from pipeline.config import workflow_inputs as inputs
+from pipeline.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA = load_yaml(REPO / "workflow" / "schemas" / "config.schema.yaml")
@@ -227,3 +232,124 @@ def test_collection_listing_changes_with_the_folder(tmp_path: Path) -> None:
     (tmp_path / "music" / "two.wav").write_bytes(b"")
     assert inputs.collection_listing(entry)["files"] != touched["files"]
     assert inputs.collection_listing({"dataset": "demo", "model": "m"}) == {"dataset": "demo"}
+
+
+# ---------------------------------------------------------------------------- missing sources
+
+
+def _layout(root: Path, fmt: str) -> dict:
+    """A config entry of format ``fmt`` whose folders and files exist under ``root`` (empty:
+    only their existence is checked when the DAG is built)."""
+    files = {
+        "table": ["tracks.csv"],
+        "scores": ["tags.csv"],
+        "magnatagatune": ["annotations_final.csv", "mp3/"],
+        "mtg_jamendo": [
+            "autotagging_top50tags.tsv",
+            *(f"splits/split-0/autotagging_top50tags-{s}.tsv" for s in SPLIT_NAMES),
+            "audio/",
+        ],
+        "gtzan": ["genres/rock/"],
+    }[fmt]
+    for name in files:
+        path = root / name
+        if name.endswith("/"):
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("")
+    entry = {"format": fmt, "root": str(root)}
+    if fmt in ("table", "scores"):
+        entry["table"] = files[0]
+    return entry
+
+
+SPLIT_NAMES = ("train", "validation", "test")
+FORMAT_KEYS = [
+    ("table", "root", "datasets/x"),
+    ("table", "table", "tracks.csv"),
+    ("scores", "root", "datasets/x"),
+    ("scores", "table", "tags.csv"),
+    ("magnatagatune", "root", "datasets/x"),
+    ("magnatagatune", "annotations", "annotations_final.csv"),
+    ("magnatagatune", "audio_dir", "mp3"),
+    ("mtg_jamendo", "tsv", "autotagging_top50tags.tsv"),
+    ("mtg_jamendo", "splits_dir", "splits/split-0"),
+    ("mtg_jamendo", "audio_dir", "audio"),
+    ("gtzan", "root", "datasets/x"),
+    ("gtzan", "genres_dir", "genres"),
+]
+
+
+def _with_dataset(entry: dict) -> dict:
+    config = {"datasets": {"x": entry}, "features": {"lm": {"kind": "logmel"}}}
+    return validate_config(config, schema=SCHEMA)
+
+
+@pytest.mark.parametrize("fmt", ["table", "scores", "magnatagatune", "mtg_jamendo", "gtzan"])
+def test_complete_layouts_pass_and_every_manifest_input_exists(tmp_path: Path, fmt: str) -> None:
+    config = _with_dataset(_layout(tmp_path / "datasets" / "x", fmt))
+    check_sources(config)
+    # so the manifest rule's inputs from the user are there: no MissingInputException
+    files = inputs.manifest_source(config, dataset="x").files
+    if fmt == "scores":
+        files = list(inputs.generator_inputs(config, dataset="x").values())
+    assert files and all(Path(f).exists() for f in files), files
+
+
+@pytest.mark.parametrize(("fmt", "key", "removed"), FORMAT_KEYS)
+def test_a_missing_root_or_table_is_named_by_its_key(
+    tmp_path: Path, fmt: str, key: str, removed: str
+) -> None:
+    root = tmp_path / "datasets" / "x"
+    config = _with_dataset(_layout(root, fmt))
+    target = tmp_path / removed if removed.startswith("datasets/") else root / removed
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    with pytest.raises(ConfigError) as err:
+        check_sources(config, source="cfg")
+    message = str(err.value)
+    assert message.startswith(f"cfg: datasets.x.{key}: '") and message.endswith("does not exist")
+    if key != "root":
+        assert f"(under root '{root}')" in message
+
+
+def test_generated_tables_are_not_required(tmp_path: Path) -> None:
+    check_sources(_with_dataset({"format": "demo"}))
+    config = _with_dataset(_layout(tmp_path, "scores"))
+    assert not Path(inputs.manifest_source(config, dataset="x").files[0]).exists()
+    check_sources(config)  # the rendered tracks.csv is written by render_scores
+
+
+def test_null_splits_dir_is_not_required(tmp_path: Path) -> None:
+    entry = _layout(tmp_path, "mtg_jamendo")
+    shutil.rmtree(tmp_path / "splits")
+    check_sources(_with_dataset({**entry, "splits_dir": None}))
+
+
+def test_wrong_kinds_and_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"datasets\.x\.root: '.*file' is not a folder"):
+        check_sources(_with_dataset({"format": "gtzan", "root": str(tmp_path / "file")}))
+    entry = _layout(tmp_path / "t", "table")
+    (tmp_path / "t" / "tracks.csv").unlink()
+    (tmp_path / "t" / "tracks.csv").mkdir()
+    with pytest.raises(ConfigError, match="datasets.x.table: .* is a folder, not a file"):
+        check_sources(_with_dataset(entry))
+    monkeypatch.chdir(tmp_path)  # relative roots are relative to the working directory
+    relative = _with_dataset({"format": "table", "root": "nowhere", "table": "t.csv"})
+    with pytest.raises(ConfigError) as err:
+        check_sources(relative)
+    assert str(err.value) == (
+        f"config: datasets.x.root: 'nowhere' does not exist (working directory '{tmp_path}')"
+    )
+
+
+def test_a_missing_collection_folder_is_named(tmp_path: Path) -> None:
+    music = {"root": str(tmp_path / "music"), "model": "fcn", "trained_on": "a"}
+    config = _config(collections={"mine": music})
+    config["datasets"]["a"]["root"] = str(tmp_path)
+    (tmp_path / "t.csv").write_text("")
+    with pytest.raises(ConfigError, match=r"collections\.mine\.root: '.*music' does not exist"):
+        check_sources(config)
+    (tmp_path / "music").mkdir()
+    check_sources(config)

@@ -1,28 +1,48 @@
 # Shared setup: config validation (with schema defaults) and named input functions.
 # Each input function is one line: what a rule reads is computed in
 # src/pipeline/config/workflow_inputs.py (unit-tested), from the validated config.
+import sys
 from pathlib import Path
 
 from snakemake.utils import min_version
 
-from pipeline.config import load_yaml, validate_config
+from pipeline.config import (
+    check_config_files,
+    check_sources,
+    load_yaml,
+    validate_config,
+)
 from pipeline.config import workflow_inputs as inputs
+from pipeline.errors import ConfigError
 
 min_version("9.0")
+
+# A bad config stops the run here with one line naming the file, line or key (no traceback).
+# Snakemake's own loader keeps the last of duplicate keys and reports a YAML syntax error
+# without file or line: config.yaml is read strictly first, then every config file in use.
+try:
+    check_config_files(["config.yaml"], missing_ok=True)
+except ConfigError as error:
+    sys.exit(f"error: {error}")
 
 
 configfile: "config.yaml"
 
 
-config.update(
-    validate_config(
-        config,
-        schema=load_yaml(
-            Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"
-        ),
-        source="config",
+try:
+    check_config_files(workflow.configfiles, missing_ok=True)
+    config.update(
+        validate_config(
+            config,
+            schema=load_yaml(
+                Path(workflow.current_basedir).parent / "schemas" / "config.schema.yaml"
+            ),
+            source="config",
+        )
     )
-)
+    check_sources(config, source="config")
+except ConfigError as error:
+    sys.exit(f"error: {error}")
 
 RESULTS = config["results"]
 RESOURCES = config["resources"]

@@ -3,16 +3,16 @@
 from pathlib import Path
 
 from pipeline.datasets.manifest import make_manifest
-from pipeline.io.files import configure_logging
+from pipeline.io.files import rule_errors
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
-configure_logging(log_path=smk.log[0])
-source = smk.params.source
-make_manifest(
-    entry=source["options"],
-    format=source["format"],
-    root=Path(source["root"]),
-    manifest_path=Path(smk.output.manifest),
-    vocabulary_path=Path(smk.output.vocabulary),
-    shard_dir=Path(smk.params.shard_dir),
-)
+with rule_errors(smk.log[0]):
+    source = smk.params.source
+    make_manifest(
+        entry=source["options"],
+        format=source["format"],
+        root=Path(source["root"]),
+        manifest_path=Path(smk.output.manifest),
+        vocabulary_path=Path(smk.output.vocabulary),
+        shard_dir=Path(smk.params.shard_dir),
+    )

@@ -6,19 +6,19 @@ import pandas as pd
 import torch
 
 from pipeline.fewshot.episodes import evaluate_fewshot
-from pipeline.io.files import configure_logging, read_json
+from pipeline.io.files import read_json, rule_errors
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
-configure_logging(log_path=smk.log[0])
-torch.set_num_threads(smk.threads)
-table = evaluate_fewshot(
-    checkpoint=Path(smk.input.checkpoint),
-    index=pd.read_parquet(smk.input.index),
-    vocabulary=read_json(smk.input.vocabulary)["tags"],
-    split=smk.params.split,
-    settings=smk.params.fewshot,
-)
-table.insert(0, "target", smk.params.fewshot["target"])
-table.insert(0, "model", smk.wildcards.model)
-table.insert(0, "dataset", smk.wildcards.dataset)
-table.to_csv(smk.output.episodes, index=False)
+with rule_errors(smk.log[0]):
+    torch.set_num_threads(smk.threads)
+    table = evaluate_fewshot(
+        checkpoint=Path(smk.input.checkpoint),
+        index=pd.read_parquet(smk.input.index),
+        vocabulary=read_json(smk.input.vocabulary)["tags"],
+        split=smk.params.split,
+        settings=smk.params.fewshot,
+    )
+    table.insert(0, "target", smk.params.fewshot["target"])
+    table.insert(0, "model", smk.wildcards.model)
+    table.insert(0, "dataset", smk.wildcards.dataset)
+    table.to_csv(smk.output.episodes, index=False)

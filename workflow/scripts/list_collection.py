@@ -3,13 +3,13 @@
 import pandas as pd
 
 from pipeline.collection import list_folder
-from pipeline.io.files import configure_logging
+from pipeline.io.files import rule_errors
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
-configure_logging(log_path=smk.log[0])
-entry = smk.params.entry
-if "dataset" in entry:
-    tracks = pd.read_parquet(smk.input.manifest, columns=["track_id", "path"])
-else:
-    tracks = list_folder(root=entry["root"], patterns=entry["patterns"])
-tracks.to_parquet(smk.output.tracks, index=False)
+with rule_errors(smk.log[0]):
+    entry = smk.params.entry
+    if "dataset" in entry:
+        tracks = pd.read_parquet(smk.input.manifest, columns=["track_id", "path"])
+    else:
+        tracks = list_folder(root=entry["root"], patterns=entry["patterns"])
+    tracks.to_parquet(smk.output.tracks, index=False)

@@ -3,15 +3,15 @@
 import pandas as pd
 import torch
 
-from pipeline.io.files import configure_logging
+from pipeline.io.files import rule_errors
 from pipeline.retrieval.evaluate import train_metric_projection
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
-configure_logging(log_path=smk.log[0])
-torch.set_num_threads(smk.threads)
-train_metric_projection(
-    embeddings=pd.read_parquet(smk.input.embeddings),
-    retrieval=smk.params.retrieval,
-    out_projection=smk.output.projection,
-    out_history=smk.output.history,
-)
+with rule_errors(smk.log[0]):
+    torch.set_num_threads(smk.threads)
+    train_metric_projection(
+        embeddings=pd.read_parquet(smk.input.embeddings),
+        retrieval=smk.params.retrieval,
+        out_projection=smk.output.projection,
+        out_history=smk.output.history,
+    )

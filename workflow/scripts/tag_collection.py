@@ -3,12 +3,14 @@
 import pandas as pd
 
 from pipeline.collection import FAILURE_COLUMNS, merge_shards
-from pipeline.io.files import configure_logging
+from pipeline.io.files import rule_errors
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
-configure_logging(log_path=smk.log[0])
-merge_shards(tables=list(smk.input.tables), out=smk.output.table, checkpoint=smk.input.checkpoint)
-failed = [pd.read_parquet(path) for path in smk.input.failed]
-pd.concat(failed, ignore_index=True).reindex(columns=FAILURE_COLUMNS).to_parquet(
-    smk.output.failed, index=False
-)
+with rule_errors(smk.log[0]):
+    merge_shards(
+        tables=list(smk.input.tables), out=smk.output.table, checkpoint=smk.input.checkpoint
+    )
+    failed = [pd.read_parquet(path) for path in smk.input.failed]
+    pd.concat(failed, ignore_index=True).reindex(columns=FAILURE_COLUMNS).to_parquet(
+        smk.output.failed, index=False
+    )

@@ -2,17 +2,17 @@
 
 from pathlib import Path
 
-from pipeline.io.files import configure_logging
+from pipeline.io.files import rule_errors
 from pipeline.training.run import run_training
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
-configure_logging(log_path=smk.log[0])
-run_training(
-    model=smk.params.model,
-    index_path=Path(smk.input.index),
-    stats_path=Path(smk.input.stats),
-    vocabulary_path=Path(smk.input.vocabulary),
-    out_dir=Path(smk.output.checkpoint).parent,
-    threads=smk.threads,
-    network_checkpoint=Path(smk.input.network) if "network" in smk.input.keys() else None,
-)
+with rule_errors(smk.log[0]):
+    run_training(
+        model=smk.params.model,
+        index_path=Path(smk.input.index),
+        stats_path=Path(smk.input.stats),
+        vocabulary_path=Path(smk.input.vocabulary),
+        out_dir=Path(smk.output.checkpoint).parent,
+        threads=smk.threads,
+        network_checkpoint=Path(smk.input.network) if "network" in smk.input.keys() else None,
+    )

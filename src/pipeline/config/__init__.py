@@ -9,6 +9,8 @@ for the named input functions of ``workflow/rules/common.smk``.
 from __future__ import annotations
 
 from pipeline.config.validation import (
+    check_config_files,
+    check_sources,
     collection_model,
     dataset_feature_sets,
     feature_settings,
@@ -21,6 +23,8 @@ from pipeline.datasets.formats import ManifestSource
 
 __all__ = [
     "load_yaml",
+    "check_config_files",
+    "check_sources",
     "validate_config",
     "feature_settings",
     "dataset_feature_sets",

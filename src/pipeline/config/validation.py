@@ -3,25 +3,37 @@
 The schema lives in ``workflow/schemas/config.schema.yaml`` and is the one source of defaults:
 :func:`validate_config` fills them in and turns the first violation into a
 :class:`ConfigError` that names the key, the bad value and what is allowed; the checks across
-sections (a model's feature set exists, the keys a dataset format requires) follow.
+sections (a model's feature set exists, the keys a dataset format requires) and across keys
+(a feature set's mel range and FFT size, split fractions, table separators) follow.
+
+When the DAG is built, ``workflow/rules/common.smk`` also calls :func:`check_config_files`
+(each config file read again with :func:`load_yaml`, which refuses a key written twice and
+names the file, line and column of a syntax error: Snakemake's own loader keeps the last of
+duplicate keys and names neither) and :func:`check_sources` (the roots and tables of the
+datasets exist, named by their config key).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-from pipeline.datasets import dataset_format
-from pipeline.errors import ConfigError
+from pipeline.datasets import dataset_format, separators
+from pipeline.errors import ConfigError, printable
 from pipeline.features.settings import FeatureSettings
 
 __all__ = [
     "load_yaml",
+    "check_config_files",
+    "check_sources",
     "validate_config",
     "feature_settings",
     "dataset_feature_sets",
@@ -30,18 +42,119 @@ __all__ = [
 ]
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key written twice in one mapping (``yaml.safe_load``
+    keeps the last value silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # "<<: *anchor": explicit keys may override merged ones
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = first_line.get(key)
+            except TypeError:
+                continue  # an unhashable key: the parent method says so
+            if seen is not None:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"duplicate key {printable(repr(key))} (first on line {seen}); a key may "
+                    "appear once per mapping, the second would silently replace the first",
+                    key_node.start_mark,
+                )
+            first_line[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """A YAML error as one line: ``line L, column C: problem``."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    text = f"{problem} ({context})" if context and "duplicate key" not in problem else problem
+    return where + " ".join(printable(text).split())
+
+
+def _refuse_duplicate_json_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ConfigError(f"duplicate key {printable(repr(key))}")
+        out[key] = value
+    return out
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML file into a dict, with a clear error naming the file."""
+    """Read a YAML (or JSON) config file into a dict, strictly.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file: it does not exist or cannot be read; a syntax error (with
+        its line and column); a key written twice in one mapping (with the line of each: a
+        dataset name given twice under ``datasets:`` would otherwise replace the first); or
+        the top level is not a mapping.
+    """
     path = Path(path)
+    name = printable(str(path))
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"{str(path)!r}: file not found") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{str(path)!r}: not valid YAML: {exc}") from exc
+        raise ConfigError(f"'{name}': file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"'{name}': cannot be read as UTF-8 text: {printable(exc)}") from exc
+    if path.suffix.lower() == ".json":
+        try:
+            data = json.loads(text, object_pairs_hook=_refuse_duplicate_json_keys)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"'{name}', line {exc.lineno}, column {exc.colno}: not valid JSON: {exc.msg}"
+            ) from exc
+        except ConfigError as exc:
+            raise ConfigError(f"'{name}': {exc}") from exc
+    else:
+        try:
+            data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
+        except yaml.constructor.ConstructorError as exc:
+            raise ConfigError(f"'{name}', {_yaml_problem(exc)}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"'{name}', not valid YAML: {_yaml_problem(exc)}") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"{str(path)!r}: expected a mapping at the top level")
+        raise ConfigError(f"'{name}': expected a mapping at the top level")
     return data
+
+
+def check_config_files(paths: Iterable[str | Path], *, missing_ok: bool = False) -> None:
+    """Read each config file with :func:`load_yaml`, to refuse what Snakemake's loader lets
+    through (duplicate keys) or reports without file and line (syntax errors).
+
+    Parameters
+    ----------
+    paths : iterable of str or Path
+        The config files (``workflow.configfiles`` in the Snakefile).
+    missing_ok : bool
+        Skip files that do not exist (Snakemake decides whether that is an error).
+
+    Raises
+    ------
+    ConfigError
+        The first file :func:`load_yaml` refuses.
+    """
+    for path in dict.fromkeys(str(p) for p in paths):
+        if missing_ok and not os.path.exists(path):
+            continue
+        load_yaml(path)
 
 
 def _with_defaults(validator_class: Any) -> Any:
@@ -148,12 +261,97 @@ def validate_config(
                     f"set {model['features']!r}; add it to datasets.{dataset}.features"
                 )
     _check_uses(filled, source=source)
-    for name in filled["features"]:
-        try:
-            feature_settings(filled, name=name)  # cross-field checks (n_mfcc <= n_mels)
-        except ConfigError as exc:
-            raise ConfigError(f"{source}: {exc}") from exc
+    try:
+        for name in filled["datasets"]:
+            _check_dataset(filled["datasets"][name], key=f"datasets.{name}")
+        for name in filled["features"]:
+            # FeatureSettings checks the cross-field rules (mel range, n_fft, finite windows)
+            settings = feature_settings(filled, name=name)
+            _check_tail(settings, key=f"features.{name}.window")
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
     return filled
+
+
+def _check_dataset(entry: Mapping[str, Any], *, key: str) -> None:
+    """Split fractions that leave tracks for training; one-character, distinct separators."""
+    split = entry["split"]
+    valid, test = split["valid_fraction"], split["test_fraction"]
+    for name, value in (("valid_fraction", valid), ("test_fraction", test)):
+        if not 0 <= value < 1:  # NaN passes the schema's bounds
+            raise ConfigError(f"{key}.split.{name}: {value!r} must be in [0, 1)")
+    if not valid + test < 1:
+        raise ConfigError(
+            f"{key}.split: valid_fraction + test_fraction = {valid} + {test} = {valid + test:g} "
+            "must be < 1 (each in [0, 1)), or no track is left for training"
+        )
+    if "sep" in entry or "tag_sep" in entry:
+        separators(options=entry, key=key + ".{}", default_sep=",", default_tag_sep=";")
+
+
+def _check_tail(settings: FeatureSettings, *, key: str) -> None:
+    """``min_tail_s <= length_s`` under ``tail: pad``: a longer minimum would silently drop
+    every partial last window (the schema's default, 5 s, is longer than a short window)."""
+    window = settings.window
+    if window.tail == "pad" and window.min_tail_s > window.length_s:
+        raise ConfigError(
+            f"{key}.min_tail_s: {window.min_tail_s!r} must be <= length_s ({window.length_s!r}); "
+            "allowed: 0 <= min_tail_s <= length_s (a longer minimum keeps no partial window; "
+            "use tail: drop for that)"
+        )
+
+
+def check_sources(config: Mapping[str, Any], *, source: str = "config") -> None:
+    """Refuse a validated config whose datasets' roots, tables or audio folders, or whose
+    folder collections, do not exist, naming the config key.
+
+    Only what the user provides is checked: the tables of generated datasets (``demo``, and
+    the rendered table of ``scores``) are written by a rule. Without this, Snakemake would
+    stop with a MissingInputException that names a file but not the key that points to it.
+
+    Parameters
+    ----------
+    config : mapping
+        As :func:`validate_config` returns it (defaults filled in).
+    source : str
+        Named at the start of the message.
+
+    Raises
+    ------
+    ConfigError
+        ``<source>: datasets.<name>.<key>: '<path>' does not exist`` (or is a file where a
+        folder is needed, or the other way round); the same for ``collections.<name>.root``.
+    """
+    for name, entry in config["datasets"].items():
+        spec = dataset_format(entry["format"])
+        for key, path, kind in spec.required_paths(entry=entry):
+            problem = _path_problem(path, kind=kind)
+            if problem:
+                written = Path(entry[key])
+                shown = f"'{printable(written)}'"
+                if key != "root" and not written.expanduser().is_absolute():
+                    shown += f" (under root '{printable(entry['root'])}')"
+                raise ConfigError(f"{source}: datasets.{name}.{key}: {shown} {problem}")
+    for name, entry in config.get("collections", {}).items():
+        if "root" in entry:
+            problem = _path_problem(Path(entry["root"]), kind="folder")
+            if problem:
+                raise ConfigError(
+                    f"{source}: collections.{name}.root: '{printable(entry['root'])}' {problem}"
+                )
+
+
+def _path_problem(path: Path, *, kind: str) -> str | None:
+    """Why ``path`` is not an existing ``kind`` ("file" or "folder"), or None."""
+    if not path.exists():
+        return "does not exist" + (
+            f" (working directory '{printable(Path.cwd())}')" if not path.is_absolute() else ""
+        )
+    if kind == "folder" and not path.is_dir():
+        return "is not a folder"
+    if kind == "file" and path.is_dir():
+        return "is a folder, not a file"
+    return None
 
 
 def _check_uses(config: Mapping[str, Any], *, source: str) -> None:
@@ -177,6 +375,12 @@ def _check_uses(config: Mapping[str, Any], *, source: str) -> None:
             )
         known_model(f"{key}.model", entry["model"])
         collection_model(config, collection=name, source=source)
+        limit = entry.get("max_duration_s")
+        if limit is not None and not (math.isfinite(limit) and limit > 0):  # NaN passes the schema
+            raise ConfigError(
+                f"{source}: {key}.max_duration_s: {limit!r} must be a finite number of seconds "
+                "> 0, or null"
+            )
     retrieval = config["retrieval"]
     for name in retrieval["models"]:
         known_model("retrieval.models", name)

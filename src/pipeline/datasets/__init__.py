@@ -34,9 +34,10 @@ from typing import Any
 import pandas as pd
 
 from pipeline.datasets import gtzan, magnatagatune, mtg_jamendo, table
+from pipeline.datasets._common import separators
 from pipeline.datasets.formats import Adapter, DatasetFormat
 from pipeline.datasets.rendering import demo, scores
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, printable
 
 __all__ = [
     "ADAPTERS",
@@ -47,6 +48,7 @@ __all__ = [
     "DatasetFormat",
     "dataset_format",
     "load_dataset_records",
+    "separators",
     "validate_records",
 ]
 
@@ -88,7 +90,7 @@ def dataset_format(name: str) -> DatasetFormat:
 
 def _fail(*, format: str, root: Path, problem: str) -> ConfigError:
     """A ConfigError that names the dataset's format and root before the problem."""
-    return ConfigError(f"dataset format {format!r} at root '{root}': {problem}")
+    return ConfigError(f"dataset format {format!r} at root '{printable(root)}': {problem}")
 
 
 def _check_text(*, values: pd.Series, column: str, format: str, root: Path) -> None:
@@ -250,7 +252,9 @@ def load_dataset_records(
     ------
     ConfigError
         Unknown ``format`` (the message lists the allowed ones), ``options`` not a mapping,
-        or any error of the adapter or of the contract check.
+        or any error of the adapter or of the contract check. The message is one line, with
+        the characters that do not print (a newline in a parser's message, a control
+        character in a path) escaped (:func:`pipeline.errors.printable`).
     """
     if not isinstance(format, str) or format not in ADAPTERS:
         raise ConfigError(
@@ -264,5 +268,11 @@ def load_dataset_records(
             f"got {type(options).__name__}: {options!r}"
         )
     root = Path(root)
-    records = ADAPTERS[format](root=root, options=options)
+    try:
+        records = ADAPTERS[format](root=root, options=options)
+    except ConfigError as error:
+        message = str(error)
+        if message.isprintable():
+            raise
+        raise ConfigError(printable(message)) from error
     return validate_records(records=records, format=format, root=root)

@@ -97,6 +97,12 @@ class DatasetFormat:
     generator_inputs : callable or None
         Generated formats: ``generator_inputs(entry=...) -> dict`` of the files the
         generating rule reads (name -> path); None when it reads none.
+    paths : tuple of (str, str)
+        ``(config key, "file" or "folder")`` of the entry's path keys (relative to ``root``
+        unless absolute; a key set to null is skipped) that must exist before any job runs.
+        With ``root`` (when the format requires it) they are checked when the DAG is built
+        (:meth:`required_paths`), so a missing dataset is named by its config key. Files that
+        a rule generates are never listed.
     """
 
     name: str
@@ -106,6 +112,7 @@ class DatasetFormat:
     generated_dir: str | None = None
     generator_keys: tuple[str, ...] = ()
     generator_inputs: Callable[..., dict[str, str]] | None = None
+    paths: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         read = self.load_records is not None and self.metadata_files is not None
@@ -114,6 +121,27 @@ class DatasetFormat:
                 f"dataset format {self.name!r}: give load_records and metadata_files (a read "
                 "format) or generated_dir (a generated format)"
             )
+
+    def required_paths(self, *, entry: Mapping[str, Any]) -> list[tuple[str, Path, str]]:
+        """The folders and files a validated config entry needs before any job runs.
+
+        Returns
+        -------
+        list of (str, Path, str)
+            ``(config key, path, "file" or "folder")``: ``root`` first when the format
+            requires it, then :attr:`paths` resolved against ``root``, in declared order.
+        """
+        if "root" not in self.requires:
+            return []
+        root = Path(entry["root"])
+        out = [("root", root, "folder")]
+        for key, kind in self.paths:
+            value = entry.get(key)
+            if value is None:
+                continue
+            path = Path(value).expanduser()
+            out.append((key, path if path.is_absolute() else root / path, kind))
+        return out
 
     def manifest_source(self, *, entry: Mapping[str, Any], dataset_dir: str) -> ManifestSource:
         """What the manifest step reads for a validated config entry of this format.

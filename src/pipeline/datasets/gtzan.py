@@ -159,4 +159,5 @@ FORMAT = DatasetFormat(
     requires=("root",),
     load_records=load_records,
     metadata_files=metadata_files,
+    paths=(("genres_dir", "folder"),),
 )

@@ -234,4 +234,5 @@ FORMAT = DatasetFormat(
     requires=("root",),
     load_records=load_records,
     metadata_files=metadata_files,
+    paths=(("annotations", "file"), ("audio_dir", "folder")),
 )

@@ -4,14 +4,33 @@ Columns of ``manifest.parquet``: ``track_id, path, duration_s, tags (list, vocab
 only), split, artist, shard``. Shards are assigned by a stable hash of ``track_id``, so adding
 a track never moves another one; each shard's track list is rewritten only when its content
 changed, so Snakemake re-extracts only the shards that really changed.
+
+What the manifest step checks in the adapter's records (:func:`check_records`; each finding
+is a warning in the log and a section of the summary in ``vocabulary.json``, with its count
+and the first examples):
+
+- **The same audio file under several track ids** (the same path after
+  ``os.path.realpath``, or the same device and inode: symbolic and hard links, ``..``):
+  by default (``duplicate_audio: keep_first``) only the first of them in table order is kept;
+  with ``keep_all`` every one is kept, and all of them share the split of the first, official
+  split or not. Either way one audio file never lands in two splits.
+- **Audio paths outside the dataset's root** (after resolving links and ``..``): allowed
+  (audio on another disk), listed.
+- **Track ids with characters that do not print** (Unicode categories Cc and Cf, such as a
+  newline or the right-to-left override U+202E, and other non-printable characters): the id
+  is escaped as :func:`pipeline.errors.printable` does (``a\\u202eb``), so logs, tables
+  and reports show what is there; the audio path is left as it is. An escaped id that equals
+  another track's id is a ConfigError.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +38,15 @@ import numpy as np
 import pandas as pd
 
 from pipeline.datasets import SPLITS, load_dataset_records
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, printable
 from pipeline.io.files import write_json
 
 __all__ = [
     "SPLITS",
+    "DUPLICATE_AUDIO",
+    "RecordChecks",
+    "audio_file_keys",
+    "check_records",
     "make_manifest",
     "stable_unit",
     "assign_shards",
@@ -38,6 +61,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SHARD_COLUMNS = ["track_id", "path"]
+
+#: What the manifest may do with an audio file listed under several track ids (the config's
+#: ``datasets.<name>.duplicate_audio``; absent means ``keep_first``).
+DUPLICATE_AUDIO: tuple[str, ...] = ("keep_first", "keep_all")
+#: Examples listed per finding in the log and the summary.
+EXAMPLES = 5
 
 
 def shard_name(shard: int) -> str:
@@ -89,6 +118,8 @@ def assign_splits(
 
     All tracks of one artist (or, without an artist, the track alone) land in the same split,
     drawn from a stable hash of the artist and the seed: adding tracks never moves others.
+    Tracks whose audio is the same file (:func:`audio_file_keys`) all take the split of the
+    first of them in table order, official or drawn, so one file is never in two splits.
 
     Parameters
     ----------
@@ -106,7 +137,7 @@ def assign_splits(
         raise ConfigError(
             f"split fractions: valid={valid_fraction!r}, test={test_fraction!r} must be in [0, 1)"
         )
-    if valid_fraction + test_fraction >= 1:
+    if not valid_fraction + test_fraction < 1:
         raise ConfigError(
             f"split fractions: valid + test = {valid_fraction + test_fraction:g} must be < 1"
         )
@@ -124,7 +155,230 @@ def assign_splits(
         drawn = np.where(u < test_fraction, "test", np.where(u < cut, "valid", "train"))
         split = split.copy()
         split[missing] = drawn
-    return split.astype(str)
+    split = split.astype(str)
+    for group in _same_file_groups(records["path"]):
+        split.iloc[group[1:]] = split.iloc[group[0]]
+    return split
+
+
+def audio_file_keys(paths: Iterable[str]) -> list[str]:
+    """One key per audio path, equal for two paths exactly when they name the same file.
+
+    An existing file's key is its device and inode (so symbolic links, hard links and ``..``
+    all resolve to it); a path that cannot be read is keyed by its ``os.path.realpath``.
+    Only ``stat`` is called: no file is opened.
+
+    Returns
+    -------
+    list of str, one per path
+    """
+    keys = []
+    for path in paths:
+        real = os.path.realpath(path)
+        try:
+            info = os.stat(real)
+        except (OSError, ValueError):
+            keys.append(f"path:{real}")
+        else:
+            keys.append(f"inode:{info.st_dev}:{info.st_ino}")
+    return keys
+
+
+def _same_file_groups(paths: Iterable[str]) -> list[list[int]]:
+    """Positions of the paths that name one file, groups of two or more, each in order."""
+    positions: dict[str, list[int]] = {}
+    for position, key in enumerate(audio_file_keys(paths)):
+        positions.setdefault(key, []).append(position)
+    return [group for group in positions.values() if len(group) > 1]
+
+
+def _inside(path: str, *, root: str) -> bool:
+    """Whether the resolved ``path`` lies under the resolved folder ``root``."""
+    real = os.path.realpath(path)
+    try:
+        return os.path.commonpath([real, root]) == root
+    except ValueError:  # different drives, or relative against absolute
+        return False
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordChecks:
+    """What :func:`check_records` found in a dataset's records, and what it did.
+
+    Attributes
+    ----------
+    duplicate_audio : {"keep_first", "keep_all"}
+        The policy applied to :attr:`same_file`.
+    same_file : list of (str, list of str)
+        Per audio file listed under several track ids: its path (as the first of them writes
+        it) and the track ids, in table order; under ``keep_first`` only the first is kept.
+    split_overridden : list of str
+        Under ``keep_all``: tracks whose official split was replaced by that of the first
+        track of their file (filled in by :func:`build_manifest`).
+    outside_root : list of (str, str)
+        ``(track_id, path)`` of the tracks whose audio lies outside ``root``.
+    root : str or None
+        The resolved dataset root the paths were compared with (None: not checked).
+    escaped_ids : list of (str, str)
+        ``(track id as read, track id in the manifest)`` of the ids that held characters
+        that do not print.
+    """
+
+    duplicate_audio: str = "keep_first"
+    same_file: list[tuple[str, list[str]]] = field(default_factory=list)
+    split_overridden: list[str] = field(default_factory=list)
+    outside_root: list[tuple[str, str]] = field(default_factory=list)
+    root: str | None = None
+    escaped_ids: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def left_out(self) -> list[str]:
+        """Track ids left out as the second or later track of an audio file."""
+        if self.duplicate_audio != "keep_first":
+            return []
+        return [track_id for _, ids in self.same_file for track_id in ids[1:]]
+
+    def summary(self) -> dict[str, Any]:
+        """Counts and the first :data:`EXAMPLES` examples of each finding, for JSON."""
+        return {
+            "duplicate_audio": {
+                "policy": self.duplicate_audio,
+                "files": len(self.same_file),
+                "tracks_left_out": len(self.left_out),
+                "splits_overridden": len(self.split_overridden),
+                "examples": [
+                    {"path": printable(path), "track_ids": [printable(t) for t in ids]}
+                    for path, ids in self.same_file[:EXAMPLES]
+                ],
+            },
+            "outside_root": {
+                "root": None if self.root is None else printable(self.root),
+                "tracks": len(self.outside_root),
+                "examples": [
+                    {"track_id": printable(t), "path": printable(path)}
+                    for t, path in self.outside_root[:EXAMPLES]
+                ],
+            },
+            "escaped_track_ids": {
+                "tracks": len(self.escaped_ids),
+                "examples": [escaped for _, escaped in self.escaped_ids[:EXAMPLES]],
+            },
+        }
+
+    def warnings(self) -> list[str]:
+        """One line per finding: its count and first examples (nothing when all is well)."""
+        lines = []
+        if self.same_file:
+            shown = "; ".join(
+                f"'{printable(path)}' as " + ", ".join(repr(printable(t)) for t in ids)
+                for path, ids in self.same_file[:EXAMPLES]
+            )
+            done = (
+                f"kept the first of each (table order), left out {len(self.left_out)} tracks"
+                if self.duplicate_audio == "keep_first"
+                else "kept all (duplicate_audio: keep_all), each file's tracks in one split"
+                + (
+                    f"; {len(self.split_overridden)} official splits overridden"
+                    if self.split_overridden
+                    else ""
+                )
+            )
+            lines.append(
+                f"{len(self.same_file)} audio files are listed under more than one track id; "
+                f"{done}: {shown}"
+            )
+        if self.outside_root:
+            shown = ", ".join(f"'{printable(path)}'" for _, path in self.outside_root[:EXAMPLES])
+            lines.append(
+                f"{len(self.outside_root)} tracks have their audio outside the dataset root "
+                f"'{printable(self.root)}' (allowed): {shown}"
+            )
+        if self.escaped_ids:
+            shown = ", ".join(escaped for _, escaped in self.escaped_ids[:EXAMPLES])
+            lines.append(
+                f"{len(self.escaped_ids)} track ids hold characters that do not print "
+                f"(control or format characters); escaped in the manifest: {shown}"
+            )
+        return lines
+
+
+def check_records(
+    records: pd.DataFrame,
+    *,
+    duplicate_audio: str = "keep_first",
+    root: str | Path | None = None,
+) -> tuple[pd.DataFrame, RecordChecks]:
+    """Escape track ids that do not print, apply the duplicate-audio policy, list paths
+    outside the root (module docstring).
+
+    Parameters
+    ----------
+    records : pd.DataFrame
+        An adapter's records (:mod:`pipeline.datasets`), in table order.
+    duplicate_audio : {"keep_first", "keep_all"}
+        ``keep_first`` keeps only the first track (in table order) of an audio file listed
+        under several track ids; ``keep_all`` keeps every one (:func:`assign_splits` puts
+        them in one split).
+    root : str or Path, optional
+        The dataset's root; None skips the outside-root check.
+
+    Returns
+    -------
+    records : pd.DataFrame
+        The records to build the manifest from: ids escaped, duplicates left out under
+        ``keep_first``; index ``0..n-1``.
+    checks : RecordChecks
+
+    Raises
+    ------
+    ConfigError
+        ``duplicate_audio`` is not one of :data:`DUPLICATE_AUDIO`, or an escaped track id
+        equals another track's id.
+    """
+    if duplicate_audio not in DUPLICATE_AUDIO:
+        raise ConfigError(
+            f"duplicate_audio: {duplicate_audio!r} is not one of {list(DUPLICATE_AUDIO)}"
+        )
+    records = records.reset_index(drop=True)
+    ids = [str(t) for t in records["track_id"]]
+    escaped_ids = [(t, printable(t)) for t in ids if not t.isprintable()]
+    if escaped_ids:
+        mapping = dict(escaped_ids)
+        ids = [mapping.get(t, t) for t in ids]
+        seen: set[str] = set()
+        for track_id in ids:
+            if track_id in seen:
+                raise ConfigError(
+                    f"track id {track_id!r}: two tracks have this id once characters that do "
+                    "not print are escaped; give them distinct ids"
+                )
+            seen.add(track_id)
+        records = records.assign(track_id=pd.Series(ids, dtype="str"))
+
+    paths = [str(p) for p in records["path"]]
+    groups = _same_file_groups(paths)
+    same_file = [(paths[g[0]], [ids[i] for i in g]) for g in groups]
+    if duplicate_audio == "keep_first":
+        drop = sorted(i for g in groups for i in g[1:])
+        records = records.drop(index=drop).reset_index(drop=True)
+
+    outside: list[tuple[str, str]] = []
+    real_root = None
+    if root is not None:
+        real_root = os.path.realpath(root)
+        outside = [
+            (str(t), str(path))
+            for t, path in zip(records["track_id"], records["path"], strict=True)
+            if not _inside(str(path), root=real_root)
+        ]
+    checks = RecordChecks(
+        duplicate_audio=duplicate_audio,
+        same_file=same_file,
+        outside_root=outside,
+        root=real_root,
+        escaped_ids=escaped_ids,
+    )
+    return records, checks
 
 
 def tag_vocabulary(tags: pd.Series, *, top_n: int = 50, min_count: int = 1) -> list[str]:
@@ -151,39 +405,58 @@ def build_manifest(
     seed: int = 0,
     valid_fraction: float = 0.1,
     test_fraction: float = 0.2,
-) -> tuple[pd.DataFrame, list[str]]:
+    duplicate_audio: str = "keep_first",
+    root: str | Path | None = None,
+) -> tuple[pd.DataFrame, list[str], RecordChecks]:
     """Turn an adapter's records into the manifest and its tag vocabulary.
 
     Parameters
     ----------
     records : pd.DataFrame
-        An adapter's output (see :mod:`pipeline.datasets`).
+        An adapter's output (see :mod:`pipeline.datasets`), in table order.
     n_shards : int
         Number of shards; fixed in config so that adding tracks never re-shuffles shards.
     top_n, min_count : int
-        Vocabulary size and minimum tag frequency (counted over all tracks).
+        Vocabulary size and minimum tag frequency (counted over the kept tracks).
     drop_untagged : bool
         Leave out tracks with no vocabulary tag.
     seed, valid_fraction, test_fraction
         The split of tracks without an official split (:func:`assign_splits`).
+    duplicate_audio : {"keep_first", "keep_all"}
+        What to do with an audio file listed under several track ids (:func:`check_records`).
+    root : str or Path, optional
+        The dataset's root, to list the audio paths outside it; None skips that check.
 
     Returns
     -------
     manifest : pd.DataFrame
         Sorted by ``track_id``.
     vocabulary : list of str
+    checks : RecordChecks
+        What :func:`check_records` found; each finding is also logged as a warning.
     """
+    records, checks = check_records(records, duplicate_audio=duplicate_audio, root=root)
     vocabulary = tag_vocabulary(records["tags"], top_n=top_n, min_count=min_count)
     known = set(vocabulary)
+    split = assign_splits(
+        records, seed=seed, valid_fraction=valid_fraction, test_fraction=test_fraction
+    )
+    official = records["split"].astype(object).where(records["split"].notna(), None)
+    overridden = [
+        str(t)
+        for t, given, final in zip(records["track_id"], official, split, strict=True)
+        if given is not None and given != final
+    ]
+    checks = replace(checks, split_overridden=overridden)
+    for line in checks.warnings():
+        log.warning("%s", line)
     out = pd.DataFrame(
         {
             "track_id": records["track_id"].astype(str),
             "path": records["path"].astype(str),
             "duration_s": pd.to_numeric(records["duration_s"], errors="coerce").astype(float),
             "tags": [sorted(set(t) & known, key=vocabulary.index) for t in records["tags"]],
-            "split": assign_splits(
-                records, seed=seed, valid_fraction=valid_fraction, test_fraction=test_fraction
-            ),
+            "split": split,
             "artist": records["artist"].astype(object).where(records["artist"].notna(), None),
         }
     )
@@ -191,7 +464,7 @@ def build_manifest(
         out = out[out["tags"].map(len) > 0]
     out["shard"] = assign_shards(out["track_id"], n_shards=n_shards)
     out = out.sort_values("track_id", kind="stable").reset_index(drop=True)
-    return out, vocabulary
+    return out, vocabulary, checks
 
 
 def write_shard_lists(manifest: pd.DataFrame, *, shard_dir: Path, n_shards: int) -> list[int]:
@@ -227,17 +500,30 @@ def write_shard_lists(manifest: pd.DataFrame, *, shard_dir: Path, n_shards: int)
     return changed
 
 
-def write_vocabulary(manifest: pd.DataFrame, vocabulary: list[str], *, path: Path) -> None:
-    """Write the vocabulary with its per-split positive counts as JSON."""
+def write_vocabulary(
+    manifest: pd.DataFrame,
+    vocabulary: list[str],
+    *,
+    path: Path,
+    checks: RecordChecks | None = None,
+) -> None:
+    """Write the vocabulary with its per-split positive counts as JSON.
+
+    Keys: ``tags``, ``counts`` (tag -> split -> tracks), ``n_tracks`` (split -> tracks) and,
+    with ``checks``, ``checks``: :meth:`RecordChecks.summary` (duplicate audio files, paths
+    outside the root, escaped track ids: counts and first examples).
+    """
     counts = {
         split: Counter(t for row in manifest.loc[manifest["split"] == split, "tags"] for t in row)
         for split in SPLITS
     }
-    payload = {
+    payload: dict[str, Any] = {
         "tags": vocabulary,
         "counts": {tag: {s: counts[s].get(tag, 0) for s in SPLITS} for tag in vocabulary},
         "n_tracks": {s: int((manifest["split"] == s).sum()) for s in SPLITS},
     }
+    if checks is not None:
+        payload["checks"] = checks.summary()
     write_json(payload, path)
 
 
@@ -270,12 +556,13 @@ def make_manifest(
     Returns
     -------
     dict
-        Counts: ``n_tracks``, per split, ``n_tags``, ``changed_shards``.
+        Counts: ``n_tracks``, per split, ``n_tags``, ``changed_shards``, and ``checks``
+        (:meth:`RecordChecks.summary`, also written into ``vocabulary.json``).
     """
     records = load_dataset_records(format=format or entry["format"], root=root, options=entry)
     vocab_cfg, split_cfg = entry["vocabulary"], entry["split"]
     n_shards = int(entry["shards"])
-    manifest, vocabulary = build_manifest(
+    manifest, vocabulary, checks = build_manifest(
         records,
         n_shards=n_shards,
         top_n=vocab_cfg["top_n"],
@@ -284,16 +571,19 @@ def make_manifest(
         seed=split_cfg["seed"],
         valid_fraction=split_cfg["valid_fraction"],
         test_fraction=split_cfg["test_fraction"],
+        duplicate_audio=entry.get("duplicate_audio", "keep_first"),
+        root=root,
     )
     Path(manifest_path).parent.mkdir(parents=True, exist_ok=True)
     manifest.to_parquet(manifest_path, index=False)
-    write_vocabulary(manifest, vocabulary, path=vocabulary_path)
+    write_vocabulary(manifest, vocabulary, path=vocabulary_path, checks=checks)
     changed = write_shard_lists(manifest, shard_dir=shard_dir, n_shards=n_shards)
     summary = {
         "n_tracks": len(manifest),
         **{f"n_{s}": int((manifest["split"] == s).sum()) for s in SPLITS},
         "n_tags": len(vocabulary),
         "changed_shards": changed,
+        "checks": checks.summary(),
     }
-    log.info("manifest %s: %s", manifest_path, summary)
+    log.info("manifest %s: %s", printable(manifest_path), summary)
     return summary

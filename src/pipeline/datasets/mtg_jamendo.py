@@ -262,4 +262,5 @@ FORMAT = DatasetFormat(
     requires=("root",),
     load_records=load_records,
     metadata_files=metadata_files,
+    paths=(("tsv", "file"), ("splits_dir", "folder"), ("audio_dir", "folder")),
 )

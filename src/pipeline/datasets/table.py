@@ -29,7 +29,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.datasets._common import parse_duration
+from pipeline.datasets._common import parse_duration, separators
 from pipeline.datasets.formats import DatasetFormat
 from pipeline.errors import ConfigError
 
@@ -52,22 +52,10 @@ SPLIT_NAMES = {
 
 
 def _text_option(*, options: Mapping[str, Any], key: str, default: str) -> str:
-    """A one-character (``sep``, ``tag_sep``) or name (columns) option as a string."""
+    """A column-name option (``path_column``, ``tags_column``) as a non-empty string."""
     value = options.get(key, default)
     if not isinstance(value, str) or value == "":
         raise ConfigError(f"table option {key!r} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _separator(*, options: Mapping[str, Any], key: str, default: str) -> str:
-    """A one-character separator; a literal ``"\\t"`` (YAML single quotes) or ``"tab"`` is TAB."""
-    value = _text_option(options=options, key=key, default=default)
-    value = "\t" if value in ("\\t", "tab", "TAB") else value
-    if len(value) != 1:
-        raise ConfigError(
-            f"table option {key!r} must be one character such as ',' ';' '|' or '\\t' (TAB), "
-            f"got {value!r}"
-        )
     return value
 
 
@@ -111,7 +99,7 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         ``sep`` : str, default ``","``
             Column separator, one character; ``"\\t"`` for TSV.
         ``tag_sep`` : str, default ``";"``
-            Separator between the tags of one cell.
+            Separator between the tags of one cell, one character, not ``sep``.
         ``path_column`` : str, default ``"path"``
             Column of audio paths, relative to the table's folder unless absolute.
         ``tags_column`` : str, default ``"tags"``
@@ -131,8 +119,12 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
     """
     root = Path(root)
     table = _table(root=root, options=options)
-    sep = _separator(options=options, key="sep", default=DEFAULT_SEP)
-    tag_sep = _separator(options=options, key="tag_sep", default=DEFAULT_TAG_SEP)
+    sep, tag_sep = separators(
+        options=options,
+        key="table option '{}'",
+        default_sep=DEFAULT_SEP,
+        default_tag_sep=DEFAULT_TAG_SEP,
+    )
     path_column = _text_option(options=options, key="path_column", default=DEFAULT_PATH_COLUMN)
     tags_column = _text_option(options=options, key="tags_column", default=DEFAULT_TAGS_COLUMN)
     if not table.is_file():
@@ -217,4 +209,5 @@ FORMAT = DatasetFormat(
     requires=("root", "table"),
     load_records=load_records,
     metadata_files=metadata_files,
+    paths=(("table", "file"),),
 )

@@ -176,7 +176,8 @@ def write_evaluation(
     Returns
     -------
     dict
-        The metrics written to ``metrics.json``.
+        The metrics written to ``metrics.json`` (where an average that does not exist, NaN
+        here, e.g. when no tag has both a positive and a negative track, is ``null``).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -191,7 +192,8 @@ def write_evaluation(
         leaderboard_aggregation=leaderboard_aggregation,
         split=split,
     )
-    write_json(metrics, out_dir / "metrics.json")
+    # An average over no evaluable tag is NaN: written as null ("no value"), never as NaN.
+    write_json(metrics, out_dir / "metrics.json", non_finite="null")
     per_tag.to_csv(out_dir / "per_tag.csv", index=False)
     reported = metrics["aggregation"]
     plot_per_tag_auc(

@@ -3,7 +3,12 @@
 Dask's threaded scheduler runs tracks in parallel inside the job (libsndfile, soxr and torch
 release the GIL); the main thread appends results to the store in track order, so there is
 exactly one writer. A track that fails becomes a row of the shard's failure table and the
-shard completes.
+shard completes: ``stage`` is ``decode`` (every refusal of :func:`pipeline.io.audio.iter_windows`:
+not a regular file, undecodable, absurd sample rate or sample values, changed while read, too
+short), ``features`` (the extractor raised) or ``store`` (features that are NaN or infinite as
+float16, which the store writer refuses). Warnings (silent, truncated, decoded by the fallback
+decoder, fewer frames than the header declares) are rows with ``level`` ``warning``; the track
+is stored.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pipeline.errors import AudioError
+from pipeline.errors import AudioError, PipelineError
 from pipeline.features.extractors import Extractor, make_extractor
 from pipeline.features.index import FAILURE_COLUMNS
 from pipeline.features.settings import FeatureSettings
@@ -76,7 +81,8 @@ def extract_track(*, track_id: str, path: str, extractor: Extractor) -> TrackRes
             iter_windows(path=path, settings=settings.window, info=info), _WINDOWS_PER_CALL
         ):
             stage = "features"
-            feats.append(extractor(batch).astype(np.float16))
+            with np.errstate(over="ignore"):  # beyond float16 is inf: the store refuses it
+                feats.append(extractor(batch).astype(np.float16))
             starts.extend(batch_starts)
             stage = "decode"
         result.windows = np.concatenate(feats)
@@ -183,12 +189,17 @@ def extract_shard(
                 for result in group:
                     failures.extend(result.failures)
                     if result.windows is not None:
-                        writer.add(
-                            track_id=result.track_id,
-                            windows=result.windows,
-                            starts_s=result.starts_s,
-                            duration_s=result.duration_s,
-                        )
+                        try:
+                            writer.add(
+                                track_id=result.track_id,
+                                windows=result.windows,
+                                starts_s=result.starts_s,
+                                duration_s=result.duration_s,
+                            )
+                        except PipelineError as exc:  # non-finite features: never stored
+                            error = f"{result.path!r}: {exc}"
+                            failures.append(_failure(result, stage="store", error=error))
+                            continue
                         n_stored += 1
     finally:
         torch.set_num_threads(torch_threads)

@@ -1,16 +1,38 @@
 """The settings of a feature set (``FeatureSettings``): they travel with every store and
-checkpoint."""
+checkpoint.
+
+Settings that would make the features useless are refused when they are built (so when the
+config is validated, when the DAG is built, and in library use), each with a
+:class:`~pipeline.errors.ConfigError` naming the key and what is allowed:
+
+- durations of the window (``length_s``, ``hop_s``, ``min_tail_s``, ``max_duration_s``) that
+  are not finite numbers (``.inf`` or ``.nan`` in YAML);
+- a mel range outside ``0 <= fmin < fmax <= sample_rate / 2`` (bands above the Nyquist
+  frequency hold no signal);
+- ``hop_length > n_fft`` (frames would skip samples);
+- an ``n_fft`` too small for ``n_mels`` bands: a mel filter that covers no FFT bin is a band
+  that is always at the floor (:func:`empty_mel_filters` counts them exactly as the
+  extractor's librosa filterbank has them; the message gives the smallest ``n_fft`` and the
+  largest ``n_mels`` that work).
+"""
 
 from __future__ import annotations
 
+import functools
+import math
+import numbers
+import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
+import librosa
+import numpy as np
+
 from pipeline.errors import ConfigError
 from pipeline.io.audio import WindowSettings
 
-__all__ = ["FEATURE_KINDS", "FeatureSettings"]
+__all__ = ["FEATURE_KINDS", "FeatureSettings", "empty_mel_filters", "check_window"]
 
 #: The feature kinds a feature set may name (each has an extractor in
 #: :mod:`pipeline.features.extractors`).
@@ -69,6 +91,7 @@ class FeatureSettings:
     deltas: int = 0
 
     def __post_init__(self) -> None:
+        check_window(self.window, key=f"features.{self.name}.window")
         if self.kind == "waveform":
             # A waveform "frame" is a sample: frame-based rules (audio frames, crops) then
             # count samples. The spectral settings do not apply.
@@ -94,6 +117,63 @@ class FeatureSettings:
         if self.kind == "mfcc" and not 0 < self.n_mfcc <= self.n_mels:
             raise ConfigError(
                 f"features.{self.name}.n_mfcc: {self.n_mfcc!r} must be in 1..n_mels={self.n_mels}"
+            )
+        if self.kind in ("logmel", "mfcc"):
+            self._check_spectrum()
+
+    def _check_spectrum(self) -> None:
+        """The STFT and mel settings of the log-mel front end (module docstring)."""
+        key = f"features.{self.name}"
+        if self.top_db is not None and not _finite(self.top_db):
+            raise ConfigError(f"{key}.top_db: {self.top_db!r} must be a finite number >= 0 or null")
+        if not (_finite(self.amin) and self.amin > 0):
+            raise ConfigError(f"{key}.amin: {self.amin!r} must be a finite number > 0")
+        nyquist = self.sample_rate / 2
+        fmax = nyquist if self.fmax is None else self.fmax
+        allowed = f"allowed: 0 <= fmin < fmax <= sample_rate / 2 = {nyquist:g} Hz"
+        if not (_finite(self.fmin) and self.fmin >= 0):
+            raise ConfigError(f"{key}.fmin: {self.fmin!r} must be a number >= 0 Hz; {allowed}")
+        if not _finite(fmax):
+            raise ConfigError(f"{key}.fmax: {fmax!r} must be a number of Hz or null; {allowed}")
+        if fmax > nyquist:
+            raise ConfigError(
+                f"{key}.fmax: {fmax!r} Hz is above sample_rate / 2 (sample_rate "
+                f"{self.sample_rate}), where no band holds signal; {allowed}"
+            )
+        if not self.fmin < fmax:
+            raise ConfigError(
+                f"{key}.fmin: {self.fmin:g} Hz must be below fmax ({fmax:g} Hz); {allowed}"
+            )
+        mel: dict[str, Any] = {
+            "sample_rate": self.sample_rate,
+            "fmin": float(self.fmin),
+            "fmax": float(fmax),
+            "htk": self.mel_scale == "htk",
+            "norm": self.mel_norm,
+        }
+        empty = empty_mel_filters(n_fft=self.n_fft, n_mels=self.n_mels, **mel)
+        if empty:
+            n_fft = _smallest_n_fft(n_fft=self.n_fft, n_mels=self.n_mels, **mel)
+            n_mels = _largest_n_mels(n_fft=self.n_fft, n_mels=self.n_mels, **mel)
+            raise ConfigError(
+                f"{key}.n_fft: {self.n_fft} is too small for n_mels {self.n_mels}: {empty} of "
+                f"the {self.n_mels} mel filters ({self.fmin:g} to {fmax:g} Hz, "
+                f"{self.mel_scale}) would cover no FFT bin and stay empty; "
+                + (
+                    f"the smallest n_fft that works is {n_fft}"
+                    if n_fft
+                    else f"no n_fft up to {_MAX_N_FFT} works"
+                )
+                + (
+                    f", the largest n_mels that works with n_fft {self.n_fft} is {n_mels}"
+                    if n_mels
+                    else f", and no n_mels works with n_fft {self.n_fft}"
+                )
+            )
+        if self.hop_length > self.n_fft:
+            raise ConfigError(
+                f"{key}.hop_length: {self.hop_length} must be <= n_fft ({self.n_fft}); a longer "
+                "hop skips samples between frames"
             )
 
     @property
@@ -149,3 +229,196 @@ class FeatureSettings:
         except ConfigError as exc:
             raise ConfigError(f"features.{name}.{exc}") from exc
         return cls(name=name, window=window_settings, **settings)
+
+
+def check_window(window: WindowSettings, *, key: str) -> None:
+    """Refuse window durations that are not finite (``.inf``/``.nan`` in YAML).
+
+    Parameters
+    ----------
+    window : WindowSettings
+    key : str
+        The config key of the window (``features.logmel.window``), named in the message.
+
+    Raises
+    ------
+    ConfigError
+        ``length_s``, ``hop_s`` or ``max_duration_s`` is not a finite number > 0, or
+        ``min_tail_s`` is not a finite number >= 0.
+    """
+    for name in ("length_s", "hop_s", "max_duration_s"):
+        value = getattr(window, name)
+        if not (_finite(value) and value > 0):
+            raise ConfigError(f"{key}.{name}: {value!r} must be a finite number of seconds > 0")
+    value = window.min_tail_s
+    if not (_finite(value) and value >= 0):
+        raise ConfigError(f"{key}.min_tail_s: {value!r} must be a finite number of seconds >= 0")
+
+
+def _finite(value: Any) -> bool:
+    """A real number (not a bool) that is neither infinite nor NaN."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --------------------------------------------------------------------------------------------
+# Empty mel filters
+# --------------------------------------------------------------------------------------------
+
+#: Largest n_fft searched for the "smallest n_fft that works" of a message.
+_MAX_N_FFT = 2**20
+
+
+def _mel_edges(*, n_mels: int, fmin: float, fmax: float, htk: bool) -> np.ndarray:
+    """The ``n_mels + 2`` filter edges in Hz, as ``librosa.mel_frequencies`` computes them."""
+    if htk:
+        low, high = (2595.0 * np.log10(1.0 + f / 700.0) for f in (fmin, fmax))
+        return np.asarray(700.0 * (10.0 ** (np.linspace(low, high, n_mels + 2) / 2595.0) - 1.0))
+    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+    min_log_mel = min_log_hz / f_sp
+
+    def to_mel(f: float) -> float:
+        return float(f / f_sp if f < min_log_hz else min_log_mel + np.log(f / min_log_hz) / logstep)
+
+    mels = np.linspace(to_mel(fmin), to_mel(fmax), n_mels + 2)
+    return np.where(
+        mels >= min_log_mel, min_log_hz * np.exp(logstep * (mels - min_log_mel)), f_sp * mels
+    )
+
+
+def _filter_status(
+    *, sample_rate: int, n_fft: np.ndarray, edges: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which filters surely cover an FFT bin, and which surely cover none.
+
+    Filter ``i`` of librosa's filterbank is non-zero exactly at the bins strictly between
+    ``edges[i]`` and ``edges[i + 2]``. The test here keeps a margin far above the rounding
+    differences between :func:`_mel_edges` and librosa, so "sure" answers are librosa's;
+    a bin within the margin of an edge leaves a filter in neither set.
+
+    Parameters
+    ----------
+    n_fft : np.ndarray, shape (n_candidates,), int
+    edges : np.ndarray, shape (n_mels + 2,)
+
+    Returns
+    -------
+    filled, empty : np.ndarray, shape (n_candidates, n_mels), bool
+    """
+    n_fft = np.asarray(n_fft, dtype=np.float64)[:, None]
+    spacing = sample_rate / n_fft  # Hz between bins
+    last = np.floor(n_fft / 2)  # the highest bin, at sample_rate / 2
+    low, high = edges[None, :-2], edges[None, 2:]
+    margin = 1e-9 * max(float(edges[-1]), 1.0)
+    # the first bin above low + margin, and the first above low - margin; bin 0 (0 Hz) is
+    # never strictly above low >= fmin >= 0
+    inner = np.maximum(np.floor((low + margin) / spacing) + 1, 1)
+    outer = np.maximum(np.floor((low - margin) / spacing) + 1, 1)
+    filled = (inner <= last) & (inner * spacing < high - margin)
+    empty = (outer > last) | (outer * spacing >= high + margin)
+    return filled, empty
+
+
+def _librosa_empty(
+    *, sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool, norm: Any
+) -> int:
+    """Empty rows of the extractor's own filterbank (``librosa.filters.mel``)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # librosa's "Empty filters detected"
+        basis = librosa.filters.mel(
+            sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm
+        )
+    return int(np.count_nonzero(basis.sum(axis=1) == 0))
+
+
+@functools.lru_cache(maxsize=256)
+def empty_mel_filters(
+    *,
+    sample_rate: int,
+    n_fft: int,
+    n_mels: int,
+    fmin: float = 0.0,
+    fmax: float | None = None,
+    htk: bool = False,
+    norm: str | None = "slaney",
+) -> int:
+    """How many rows of the mel filterbank the extractor builds are all zero.
+
+    The count is that of ``librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels,
+    fmin=fmin, fmax=fmax, htk=htk, norm=norm)``: an exact bin-by-filter test decides the
+    usual settings without loading librosa's filters (about a second at the first call), and
+    librosa itself decides every case within rounding of a filter's edge.
+
+    Parameters
+    ----------
+    sample_rate : int
+        Hz.
+    n_fft, n_mels : int
+    fmin, fmax : float
+        The mel range in Hz, ``0 <= fmin < fmax <= sample_rate / 2``; ``fmax`` None is
+        ``sample_rate / 2``.
+    htk : bool
+        The HTK mel scale instead of Slaney's.
+    norm : {"slaney", None}
+        The filters' normalisation (it does not change which rows are empty).
+
+    Returns
+    -------
+    int
+        Empty filters, 0 to ``n_mels``; each is a band that is always at the floor value.
+    """
+    fmax = sample_rate / 2 if fmax is None else fmax
+    edges = _mel_edges(n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk)
+    filled, empty = _filter_status(sample_rate=sample_rate, n_fft=np.array([n_fft]), edges=edges)
+    if bool(np.all(filled | empty)):
+        return int(np.count_nonzero(empty))
+    return _librosa_empty(
+        sample_rate=sample_rate,
+        n_fft=n_fft,
+        n_mels=n_mels,
+        fmin=fmin,
+        fmax=fmax,
+        htk=htk,
+        norm=norm,
+    )
+
+
+def _smallest_n_fft(
+    *, sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool, norm: Any
+) -> int | None:
+    """The smallest n_fft above ``n_fft`` whose filterbank has no empty filter, or None."""
+    edges = _mel_edges(n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk)
+    block = 4096
+    for start in range(n_fft + 1, _MAX_N_FFT + 1, block):
+        candidates = np.arange(start, min(start + block, _MAX_N_FFT + 1))
+        filled, empty = _filter_status(sample_rate=sample_rate, n_fft=candidates, edges=edges)
+        for row in np.flatnonzero(~empty.any(axis=1)):
+            candidate = int(candidates[row])
+            if filled[row].all() or not _librosa_empty(
+                sample_rate=sample_rate,
+                n_fft=candidate,
+                n_mels=n_mels,
+                fmin=fmin,
+                fmax=fmax,
+                htk=htk,
+                norm=norm,
+            ):
+                return candidate
+    return None
+
+
+def _largest_n_mels(
+    *, sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool, norm: Any
+) -> int | None:
+    """The largest n_mels below ``n_mels`` without an empty filter at ``n_fft``, or None."""
+    for candidate in range(n_mels - 1, 0, -1):
+        if not empty_mel_filters.__wrapped__(
+            sample_rate=sample_rate,
+            n_fft=n_fft,
+            n_mels=candidate,
+            fmin=fmin,
+            fmax=fmax,
+            htk=htk,
+            norm=norm,
+        ):
+            return candidate
+    return None

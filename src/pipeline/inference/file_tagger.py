@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import AudioError, ConfigError, PipelineError
 from pipeline.features.extractors import make_extractor
 from pipeline.features.windows import audio_frames
 from pipeline.inference.aggregators import SONG_AGGREGATORS, aggregator_key
@@ -45,6 +45,8 @@ from pipeline.inference.streaming import (
     expected_windows,
 )
 from pipeline.io.audio import DecodeInfo, iter_windows
+from pipeline.io.files import stat_file
+from pipeline.io.store import nonfinite_windows
 from pipeline.numeric import sigmoid
 
 __all__ = ["FileTagger"]
@@ -95,9 +97,22 @@ class FileTagger:
             1, min(MAX_BATCH, BATCH_SAMPLES // self.window.length)
         )
 
-    def _features(self, audio: list[np.ndarray]) -> np.ndarray:
-        """(n, samples) windows -> (n, n_bins, n_frames) float16 features, as stored."""
-        return self.extractor(np.stack(audio)).astype(np.float16)
+    def _features(self, audio: list[np.ndarray], *, path: Path) -> np.ndarray:
+        """(n, samples) windows -> (n, n_bins, n_frames) float16 features, as stored.
+
+        Raises
+        ------
+        AudioError
+            A feature is NaN or infinite as float16 (the stores refuse such windows too).
+        """
+        features = self.extractor(np.stack(audio)).astype(np.float16)
+        bad = np.flatnonzero(nonfinite_windows(features))
+        if len(bad):
+            raise AudioError(
+                f"{str(path)!r}: the features of {len(bad)} window(s) hold NaN or infinity "
+                "as float16; the file is not tagged"
+            )
+        return features
 
     def _batches(
         self, path: Path, info: DecodeInfo
@@ -136,12 +151,16 @@ class FileTagger:
         Raises
         ------
         AudioError
-            The file is missing, empty, not audio, or has no usable window.
+            The file is not a regular non-empty file, not audio, holds absurd samples or
+            sample rate, changed while it was read, or has no usable window
+            (:func:`pipeline.io.audio.iter_windows` lists the rules).
         PipelineError
             The tagger refused the features.
         """
         t0 = time.perf_counter()
         path = Path(path)
+        # before anything opens it: a named pipe must not block
+        stat_file(path, what="audio", error=AudioError)
         info = DecodeInfo(path=str(path))
         aggregator = SONG_AGGREGATORS[aggregator_key(self.tagger)](
             self.tagger,
@@ -154,7 +173,7 @@ class FileTagger:
         row = 0
         duration_s = 0.0
         for batch_starts, audio, last in self._batches(path, info):
-            windows = self._features(audio)
+            windows = self._features(audio, path=path)
             # The store keeps durations as float32: use the same value for the last window.
             duration_s = float(np.float32(info.duration_s))
             valid = self._valid(batch_starts, duration_s=duration_s if last else None)
@@ -183,7 +202,7 @@ class FileTagger:
             return self._reread(path, start=start, stop=stop, duration_s=duration_s)
 
         song, embedding = aggregator.finish(n_windows=row, reread=reread)
-        return TagResult(
+        result = TagResult(
             path=str(path),
             tags=list(self.tagger.tags),
             song_probs=np.asarray(song, dtype=np.float32),
@@ -197,6 +216,8 @@ class FileTagger:
             window_embeddings=np.concatenate(embeddings) if embeddings else None,
             elapsed_s=time.perf_counter() - t0,
         )
+        result.check_finite()
+        return result
 
     def _reread(
         self, path: Path, *, start: int, stop: int, duration_s: float
@@ -221,7 +242,7 @@ class FileTagger:
             )
         features = np.concatenate(
             [
-                self._features(audio[i : i + self.batch_windows])
+                self._features(audio[i : i + self.batch_windows], path=path)
                 for i in range(0, len(audio), self.batch_windows)
             ]
         )

@@ -16,6 +16,7 @@ import soundfile as sf
 
 from pipeline.errors import PipelineError
 from pipeline.io.audio import WindowSettings
+from pipeline.io.files import stat_file
 
 __all__ = ["TagResult", "WindowBatch", "expected_windows"]
 
@@ -79,6 +80,22 @@ class TagResult:
     def n_windows(self) -> int:
         """Windows the file was cut into."""
         return len(self.window_start_s)
+
+    def check_finite(self) -> None:
+        """Refuse probabilities that are NaN or infinite (they are never printed as tags).
+
+        Raises
+        ------
+        PipelineError
+            Naming the file and how many of its windows are not finite.
+        """
+        windows = np.asarray(self.window_probs, dtype=np.float64)  # (n_windows, n_tags)
+        bad = np.logical_not(np.isfinite(windows).reshape(len(windows), -1).all(axis=1))
+        if bad.any() or not np.isfinite(np.asarray(self.song_probs, dtype=np.float64)).all():
+            raise PipelineError(
+                f"{str(self.path)!r}: the model's probabilities are not finite (NaN or "
+                f"infinity) in {int(bad.sum())} of {bad.size} windows: not tagged"
+            )
 
     def track_embedding(self) -> np.ndarray:
         """The track embedding, shape (D,).
@@ -170,10 +187,13 @@ def expected_windows(*, path: str | Path, settings: WindowSettings) -> int | Non
     Returns
     -------
     int or None
-        None when the header gives no length. Resampling may round the length by a sample,
-        and MP3 headers may be wrong, so this is a plan, not a promise.
+        None when the header gives no length, or the path is not a regular non-empty file
+        (it is checked with ``os.stat`` first: a named pipe is never opened here). Resampling
+        may round the length by a sample, and MP3 headers may be wrong, so this is a plan,
+        not a promise.
     """
     try:
+        stat_file(path, what="audio")
         info = sf.info(str(path))
     except Exception:  # noqa: BLE001 - any unreadable header just means "unknown"
         return None
@@ -183,11 +203,10 @@ def expected_windows(*, path: str | Path, settings: WindowSettings) -> int | Non
     frames = min(frames, math.ceil(settings.max_duration_s * rate))
     n = frames if rate == settings.sample_rate else round(frames * settings.sample_rate / rate)
     length, hop = settings.length, settings.hop
+    min_tail = max(settings.min_tail_s * settings.sample_rate, 1)
     if n < length:
-        return 1 if settings.tail == "pad" and n > 0 else 0
+        return 1 if settings.tail == "pad" and n >= min_tail else 0
     full = (n - length) // hop + 1
     tail = n - full * hop
-    padded = settings.tail == "pad" and tail - (length - hop) >= max(
-        settings.min_tail_s * settings.sample_rate, 1
-    )
+    padded = settings.tail == "pad" and tail - (length - hop) >= min_tail
     return full + int(padded)

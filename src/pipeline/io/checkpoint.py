@@ -27,6 +27,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
+import warnings
+import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ from typing import Any
 import torch
 
 from pipeline.errors import PipelineError
+from pipeline.io.files import file_problem, printable
 
 __all__ = [
     "FORMAT_VERSION",
@@ -42,6 +46,7 @@ __all__ = [
     "network_checkpoint",
     "save_checkpoint",
     "load_checkpoint",
+    "load_torch_file",
     "save_torch",
     "check_plain",
     "plain",
@@ -195,32 +200,123 @@ def load_checkpoint(path: Path, *, map_location: str | torch.device = "cpu") -> 
     Raises
     ------
     PipelineError
-        The file is missing, is not a checkpoint of this pipeline, lacks keys, or was
-        written in a newer format than this code reads. The message names the file.
+        One line that names the file: it does not exist, is a directory, a named pipe or a
+        device (refused before it is opened), is empty, is not a torch file, is a damaged or
+        truncated one, holds pickled code (never loaded: only plain values are), holds
+        something other than a dict with the checkpoint's keys (the missing keys are named),
+        or was written in a newer format than this code reads.
     """
     path = Path(path)
-    if not path.is_file():
-        raise PipelineError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
+    payload = load_torch_file(path, what="checkpoint", map_location=map_location)
+    name = str(path)
+    if not isinstance(payload, dict):
         raise PipelineError(
-            f"{str(path)!r} is not a checkpoint (torch.load failed: {exc})"
-        ) from exc
-    if not isinstance(payload, dict) or "format_version" not in payload:
+            f"{name!r} is not a checkpoint of this pipeline: it holds a "
+            f"{type(payload).__name__}, not a dict with keys {list(COMMON_KEYS)}"
+        )
+    missing = [k for k in COMMON_KEYS if k not in payload]
+    if "format_version" in missing:
+        found = ", ".join(printable(repr(k)) for k in list(payload)[:8]) or "none"
         raise PipelineError(
-            f"{str(path)!r} is not a checkpoint of this pipeline (no format_version)"
+            f"{name!r} is not a checkpoint of this pipeline: it lacks key(s) {missing} "
+            f"(its keys: {found}{', ...' if len(payload) > 8 else ''})"
         )
     version = payload["format_version"]
-    if not isinstance(version, int) or version < 1:
-        raise PipelineError(f"{str(path)!r}: format_version {version!r} is not valid")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise PipelineError(f"{name!r}: format_version {printable(repr(version))} is not valid")
     if version > FORMAT_VERSION:
         raise PipelineError(
-            f"{str(path)!r} has checkpoint format {version}, newer than this code reads "
+            f"{name!r} has checkpoint format {version}, newer than this code reads "
             f"({FORMAT_VERSION}): update the pipeline"
         )
     _check_keys(payload, path=path)
     return payload
+
+
+#: The first bytes of the files ``torch.save`` writes: a zip archive (the default since
+#: PyTorch 1.6), or the legacy format, which starts with a pickled magic number.
+_ZIP_MAGIC = b"PK\x03\x04"
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+#: Refusals of torch's weights-only unpickler that mean "the file holds pickled objects
+#: other than plain values" (code that would run if it were loaded).
+_CODE_REFUSALS = re.compile(
+    r"GLOBAL (\S+)|Trying to call reduce|Can only build|Can only create new object"
+)
+
+
+def load_torch_file(
+    path: Path | str, *, what: str = "checkpoint", map_location: str | torch.device = "cpu"
+) -> Any:
+    """``torch.load(weights_only=True)`` of a file, with one-line errors naming it.
+
+    The path is checked with :func:`pipeline.io.files.file_problem` first (a directory, a
+    named pipe or a device is never opened), then its first bytes: only a zip archive or
+    torch's legacy header reaches ``torch.load``. The messages never repeat PyTorch's advice
+    to load with ``weights_only=False``: a file that holds pickled code is refused, and its
+    code is never run.
+
+    Parameters
+    ----------
+    path : Path or str
+    what : str
+        What the file should be (``"checkpoint"``, ``"projection"``), for the messages.
+    map_location : str or torch.device
+
+    Returns
+    -------
+    Any
+        What the file holds (tensors, lists, dicts and scalars only).
+
+    Raises
+    ------
+    PipelineError
+        ``'P' is not a <what> (not a torch file)``, ``(a damaged or truncated torch file)``,
+        ``(a zip archive, but not a torch file)``, ``'P' holds pickled code (module.Class),
+        which is not loaded``, ``'P' is a TorchScript archive``, or a problem of
+        :func:`~pipeline.io.files.file_problem`.
+    """
+    path = Path(path)
+    name = str(path)
+    problem = file_problem(path, what=what)
+    if problem is not None:
+        raise PipelineError(problem)
+    try:
+        with path.open("rb") as f:
+            head = f.read(len(_LEGACY_MAGIC))
+    except OSError as exc:
+        raise PipelineError(f"{what} {name!r} cannot be read: {exc.strerror or exc}") from None
+    is_zip = head.startswith(_ZIP_MAGIC)
+    if not is_zip and not head.startswith(_LEGACY_MAGIC):
+        raise PipelineError(f"{name!r} is not a {what} (not a torch file)")
+    try:
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error says it
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        refusal = _CODE_REFUSALS.search(str(exc))
+        if refusal is None:
+            raise PipelineError(
+                f"{name!r} is not a {what} (a damaged or truncated torch file)"
+            ) from None
+        code = f" ({printable(refusal.group(1))})" if refusal.group(1) else ""
+        raise PipelineError(
+            f"{name!r} holds pickled code{code}, which is not loaded: it is not a {what} of "
+            "this pipeline, whose files hold only tensors and plain values"
+        ) from None
+    except Exception as exc:  # noqa: BLE001 - any error of parsing bytes that are not a checkpoint
+        # (a truncated zip archive raises OSError "Invalid argument", random bytes IndexError)
+        if "TorchScript" in str(exc):
+            raise PipelineError(
+                f"{name!r} is a TorchScript archive (code), not a {what} of this pipeline"
+            ) from None
+        if is_zip and zipfile.is_zipfile(path):
+            raise PipelineError(
+                f"{name!r} is not a {what} (a zip archive, but not a torch file)"
+            ) from None
+        raise PipelineError(
+            f"{name!r} is not a {what} (a damaged or truncated torch file)"
+        ) from None
 
 
 def _check_keys(checkpoint: Mapping[str, Any], *, path: Path) -> None:

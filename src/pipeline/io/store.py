@@ -10,7 +10,9 @@ Layout of ``{shard}.zarr``::
     attrs          {"features": FeatureSettings.to_dict(), "n_tracks", "n_windows", ...}
 
 One process writes a store (the shard's ``extract_features`` job); windows are appended in
-blocks that fill whole Zarr shards, so no chunk is ever rewritten.
+blocks that fill whole Zarr shards, so no chunk is ever rewritten. The writer refuses windows
+that hold NaN or infinity after the cast to float16 (values beyond +-65,504 become
+infinite), so no store ever holds a non-finite feature.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from zarr.codecs import BloscCodec
 
 from pipeline.errors import ConfigError, PipelineError
 
-__all__ = ["StoreWriter", "FeatureStore", "COMPRESSORS"]
+__all__ = ["StoreWriter", "FeatureStore", "COMPRESSORS", "nonfinite_windows"]
 
 #: Compression choices for the windows array (log-mel barely compresses; see DATA.md).
 COMPRESSORS = ("none", "lz4", "zstd")
@@ -40,6 +42,30 @@ def _codecs(compression: str) -> list[Any] | None:
     if compression == "zstd":
         return [BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")]
     raise ConfigError(f"storage.compression: {compression!r} is not one of {list(COMPRESSORS)}")
+
+
+def nonfinite_windows(windows: np.ndarray) -> np.ndarray:
+    """Which windows hold a NaN or an infinite value.
+
+    Parameters
+    ----------
+    windows : np.ndarray, shape (n_windows, ...)
+        float16 is checked by its exponent bits (all set: NaN or infinity), ten times faster
+        than ``np.isfinite`` on float16; other dtypes with ``np.isfinite``.
+
+    Returns
+    -------
+    np.ndarray, shape (n_windows,), bool
+    """
+    windows = np.asarray(windows)
+    if windows.ndim == 0 or len(windows) == 0:
+        return np.zeros(len(windows) if windows.ndim else 0, dtype=bool)
+    flat = windows.reshape(len(windows), -1)
+    if flat.dtype == np.float16:
+        bad = (flat.view(np.uint16) & 0x7C00) == 0x7C00
+    else:
+        bad = ~np.isfinite(flat)
+    return np.asarray(bad.any(axis=1))
 
 
 def _array(group: zarr.Group, name: str) -> zarr.Array:
@@ -113,16 +139,30 @@ class StoreWriter:
         windows : np.ndarray, shape (n_windows, n_bins, n_frames)
         starts_s : np.ndarray, shape (n_windows,)
         duration_s : float
+
+        Raises
+        ------
+        PipelineError
+            The counts differ, or a window holds NaN or infinity as float16 (the track is
+            not added; the store stays valid).
         """
         if len(windows) != len(starts_s):
             raise PipelineError(
                 f"track {track_id!r}: {len(windows)} windows but {len(starts_s)} start times"
             )
+        with np.errstate(over="ignore"):  # values beyond float16 become inf: refused below
+            data = np.asarray(windows, dtype=np.float16)
+        bad = np.flatnonzero(nonfinite_windows(data))
+        if len(bad):
+            raise PipelineError(
+                f"track {track_id!r}: {len(bad)} of {len(data)} feature windows hold NaN or "
+                f"infinity as float16 (first: window {int(bad[0])}); the track is not stored"
+            )
         self._track_ids.append(str(track_id))
         self._counts.append(len(windows))
         self._starts.append(np.asarray(starts_s, dtype=np.float32))
         self._durations.append(float(duration_s))
-        self._pending.append(np.asarray(windows, dtype=np.float16))
+        self._pending.append(data)
         self._n_pending += len(windows)
         if self._n_pending >= self._block:
             self._flush(final=False)

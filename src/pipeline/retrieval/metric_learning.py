@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import math
-import pickle
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 from torch import nn
 
 from pipeline.errors import ConfigError, PipelineError, check_int
-from pipeline.io.checkpoint import check_plain, save_torch
+from pipeline.io.checkpoint import check_plain, load_torch_file, save_torch
 from pipeline.retrieval.metrics import OVERSAMPLE, check_matrix, check_retrieval, retrieval_metrics
 from pipeline.training.loop import fit
 
@@ -477,14 +476,7 @@ def load_projection(path: Path | str) -> dict[str, Any]:
         names the file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise PipelineError(f"projection {str(path)!r} does not exist")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise PipelineError(
-            f"{str(path)!r} is not a projection (torch.load failed: {exc})"
-        ) from exc
+    payload = load_torch_file(path, what="projection")
     _check_projection(payload, where=repr(str(path)))
     return payload
 

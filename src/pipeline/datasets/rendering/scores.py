@@ -19,6 +19,7 @@ params) and where the rendered table is written (``resources/<dataset>/rendered`
 from __future__ import annotations
 
 import csv
+import math
 import re
 from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -29,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.datasets._common import separators
 from pipeline.datasets.formats import DatasetFormat
 from pipeline.datasets.rendering.render import get_renderer, write_flac
 from pipeline.datasets.rendering.score_events import load_score, note_events, score_notes
@@ -208,8 +210,8 @@ def render_score_folder(
         setting is out of range. Problems of single scores never raise.
     """
     root, tags_table, out_dir = Path(root), Path(tags_table), Path(out_dir)
-    if not duration_s > 0:
-        raise ConfigError(f"duration_s: {duration_s!r} must be > 0")
+    if not (math.isfinite(duration_s) and duration_s > 0):
+        raise ConfigError(f"duration_s: {duration_s!r} must be a finite number of seconds > 0")
     if sample_rate < 1:
         raise ConfigError(f"sample_rate: {sample_rate!r} must be > 0")
     if tempo_qpm is not None and not tempo_qpm > 0:
@@ -218,8 +220,9 @@ def render_score_folder(
         raise ConfigError(f"program: {program!r} must be a General MIDI program 0-127")
     if soundfont is not None and not Path(soundfont).is_file():
         raise ConfigError(f"soundfont: '{soundfont}' does not exist")
-    if not tag_sep:
-        raise ConfigError(f"tag_sep: {tag_sep!r} must not be empty")
+    sep, tag_sep = separators(
+        options={"sep": sep, "tag_sep": tag_sep}, key="{}", default_sep=",", default_tag_sep=";"
+    )
 
     columns, rows = _read_table(tags_table, sep=sep)
     extra = [c for c in ("artist", "split") if c in columns]
@@ -286,4 +289,5 @@ FORMAT = DatasetFormat(
     generated_dir="rendered",
     generator_keys=("root", "sep", "tag_sep", "clip_s", "tempo_qpm", "program"),
     generator_inputs=render_inputs,
+    paths=(("table", "file"),),
 )
