@@ -13,8 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers.audio import tone, write_audio
-from tests.helpers.checkpoints import train_checkpoints, train_fcn_and_lstm
+# The helpers' own assertions (tests.helpers.records, tests.helpers.cli) explain a failure
+# as a test's do; this must come before any helper is imported.
+pytest.register_assert_rewrite("tests.helpers")
+
+from tests.helpers.audio import tone, write_audio  # noqa: E402
+from tests.helpers.checkpoints import train_checkpoints, train_fcn_and_lstm  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -4,7 +4,7 @@ and on the synthetic checkpoints of the ``checkpoints`` fixture (``tests/conftes
 
 The track embeddings the index is built from are tested in ``tests/evaluation/test_predict.py``
 (:func:`pipeline.evaluation.predict.embed_tracks`), the ``pipeline similar`` command in
-``tests/test_cli.py``."""
+``tests/cli/test_similar.py``."""
 
 from __future__ import annotations
 

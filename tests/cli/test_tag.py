@@ -1,11 +1,9 @@
-"""The ``pipeline tag`` and ``pipeline similar`` commands: outputs, exit codes and one-line
-messages for bad input.
+"""The ``pipeline tag`` command: outputs, exit codes and one-line messages for bad input.
 
-Exit codes and stderr are checked on real subprocesses (``python -m pipeline`` and the
-installed ``pipeline`` script); the rest runs :func:`pipeline.cli.main` in-process, which is
-faster. Checkpoints and audio are the ``checkpoints`` and ``audio`` fixtures of
-``tests/conftest.py``; ``pipeline similar`` searches an index of a music folder
-(:func:`tests.helpers.audio.write_music_folder`) tagged with the ``fcn`` checkpoint.
+Exit codes and stderr are checked on real subprocesses (``python -m pipeline``,
+:func:`tests.helpers.cli.run_pipeline`); the rest runs :func:`pipeline.cli.main` in-process,
+which is faster. Checkpoints and audio are the ``checkpoints`` and ``audio`` fixtures of
+``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -14,42 +12,18 @@ import json
 import os
 import pickle
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 import torch
 
 from pipeline.cli import EXIT_FAILED_FILES, EXIT_OK, EXIT_USAGE, main
-from pipeline.collection import list_folder, merge_shards, tag_files
-from pipeline.inference.file_tagger import FileTagger
-from pipeline.inference.loading import load_tagger
 from pipeline.io.checkpoint import load_checkpoint, save_checkpoint
-from tests.helpers.audio import write_music_folder
 from tests.helpers.checkpoints import random_network_checkpoint
+from tests.helpers.cli import one_line_error, run_pipeline
 from tests.helpers.images import PNG_SIGNATURE
-
-ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "default"}
-
-
-def _run(*args: str | bytes, executable: list[str] | None = None) -> subprocess.CompletedProcess:
-    command = executable or [sys.executable, "-m", "pipeline"]
-    return subprocess.run(
-        [*command, *args], capture_output=True, text=True, env=ENV, timeout=120, check=False
-    )
-
-
-def _one_line_error(out: subprocess.CompletedProcess, *, command: str = "tag") -> str:
-    """The only line on stderr, an error of ``pipeline <command>`` without a traceback."""
-    assert "Traceback" not in out.stderr, out.stderr
-    lines = out.stderr.splitlines()
-    assert len(lines) == 1, out.stderr
-    assert lines[0].startswith(f"pipeline {command}: error: "), lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +46,7 @@ def test_tag_command_end_to_end(
     is one line on stderr, the exit status is 1, and there is no traceback."""
     files = [audio["wav"], bad_files["missing"], bad_files["text"], audio["short"]]
     files.append(bad_files["empty"])
-    out = _run(
+    out = run_pipeline(
         "tag",
         *map(str, files),
         "--checkpoint",
@@ -127,22 +101,6 @@ def test_tag_command_end_to_end(
     npz = np.load(tmp_path / "emb" / "embeddings.npz")
     assert list(npz["path"]) == [str(audio["wav"]), str(audio["short"])]
     assert list(npz["offsets"]) == [0, 6, 7] and npz["window_embedding"].shape[0] == 7
-
-
-def test_bad_checkpoint_is_a_one_line_usage_error(
-    audio: dict[str, Path],
-    tmp_path: Path,
-) -> None:
-    """The installed ``pipeline`` script: a missing checkpoint exits 2 with one line."""
-    script = Path(sys.executable).with_name("pipeline")
-    command = [str(script)] if script.exists() else None
-    missing = tmp_path / "nowhere" / "checkpoint.pt"
-    out = _run("tag", str(audio["flac"]), "--checkpoint", str(missing), executable=command)
-    assert out.returncode == EXIT_USAGE
-    assert out.stdout == "" and "Traceback" not in out.stderr
-    assert out.stderr.splitlines() == [
-        f"pipeline tag: error: checkpoint {str(missing)!r} does not exist"
-    ]
 
 
 def test_checkpoint_that_is_not_one(
@@ -224,80 +182,6 @@ def test_usage_errors(
 
 
 # --------------------------------------------------------------------------------------------
-# pipeline similar
-# --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A music folder: real audio in sub-folders, a text file, and a broken 'mp3'."""
-    return write_music_folder(tmp_path_factory.mktemp("music"))
-
-
-def test_similar_command(
-    checkpoints: dict,
-    folder: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture,
-) -> None:
-    tracks = list_folder(root=folder, patterns=["*.wav", "*.flac", "*.ogg"])
-    file_tagger = FileTagger(load_tagger(checkpoints["fcn"]), embed=True)
-    table, _ = tag_files(tracks=tracks, file_tagger=file_tagger, top=1)
-    shard = tmp_path / "0.parquet"
-    pq.write_table(table, shard)
-    index = tmp_path / "tags.parquet"
-    merge_shards(tables=[shard], out=index, checkpoint=checkpoints["fcn"])
-
-    query = str(folder / "b" / "three.ogg")
-    missing = str(tmp_path / "missing.wav")
-    code = main(["similar", query, missing, "--index", str(index), "--k", "2", "--json"])
-    assert code == EXIT_FAILED_FILES
-    out, err = capsys.readouterr()
-    records = [json.loads(line) for line in out.splitlines()]
-    assert [r["ok"] for r in records] == [True, False]
-    neighbours = records[0]["neighbours"]
-    assert [n["rank"] for n in neighbours] == [1, 2]
-    assert neighbours[0]["track_id"] == "b/three.ogg"
-    assert neighbours[0]["similarity"] == pytest.approx(1.0, abs=1e-4)
-    assert len(neighbours[0]["tags"]) == 1  # a collection's index: its predicted top tags
-    assert err.count("\n") == 1 and "missing.wav" in err and "Traceback" not in err
-
-    assert main(["similar", query, "--index", str(index), "-k", "5"]) == EXIT_OK
-    out, _ = capsys.readouterr()
-    assert "3 nearest tracks" in out and "b/three.ogg" in out
-
-    assert main(["similar", query, "--index", str(tmp_path / "nope.parquet")]) == EXIT_USAGE
-    _, err = capsys.readouterr()
-    assert "does not exist" in err
-    other = tmp_path / "other.pt"
-    assert main(["similar", query, "--index", str(index), "-c", str(other)]) == EXIT_USAGE
-
-
-def test_similar_is_a_subprocess_without_traceback(tmp_path: Path) -> None:
-    """A real process: usage error (k=0) and a missing index exit 2 with one line."""
-    base = [sys.executable, "-m", "pipeline", "similar", "x.wav"]
-    out = subprocess.run(
-        [*base, "--index", str(tmp_path / "i.parquet")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert out.returncode == EXIT_USAGE
-    assert (
-        out.stderr.strip().startswith("pipeline similar: error:") and "Traceback" not in out.stderr
-    )
-    out = subprocess.run(
-        [*base, "--index", "i.parquet", "-k", "0"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert out.returncode == EXIT_USAGE and "must be >= 1" in out.stderr
-
-
-# --------------------------------------------------------------------------------------------
 # Hostile input: checkpoints, output paths, control characters (real subprocesses)
 # --------------------------------------------------------------------------------------------
 
@@ -336,7 +220,7 @@ def _bad_checkpoint(folder: Path, kind: str) -> Path:
         ("directory", "is a directory, not a checkpoint file"),
         ("empty", "is empty"),
         ("fifo", "is a named pipe (FIFO), not a checkpoint file"),
-        ("code", "holds pickled code (tests.test_cli._Code), which is not loaded"),
+        ("code", "holds pickled code (tests.cli.test_tag._Code), which is not loaded"),
         ("tensor", "it holds a Tensor, not a dict with keys"),
         ("foreign", "lacks key(s) ['format_version', 'kind', 'tags', 'features', 'stats']"),
         ("pickle", "is not a checkpoint (not a torch file)"),
@@ -346,9 +230,9 @@ def test_bad_checkpoints_are_one_line_usage_errors(
     audio: dict[str, Path], tmp_path: Path, kind: str, why: str
 ) -> None:
     checkpoint = _bad_checkpoint(tmp_path, kind)
-    out = _run("tag", str(audio["flac"]), "-c", str(checkpoint), "--json")
+    out = run_pipeline("tag", str(audio["flac"]), "-c", str(checkpoint), "--json")
     assert out.returncode == EXIT_USAGE and out.stdout == ""
-    line = _one_line_error(out)
+    line = one_line_error(out)
     assert str(checkpoint) in line and why in line, line
     assert "weights_only" not in line and len(line) < 300
 
@@ -371,9 +255,9 @@ def test_unwritable_outputs_are_found_before_tagging(
         (["--embeddings", str(fifo)], "is not a regular file"),
     ]
     for options, why in cases:
-        out = _run("tag", str(audio["flac"]), "-c", str(checkpoints["fcn"]), *options)
+        out = run_pipeline("tag", str(audio["flac"]), "-c", str(checkpoints["fcn"]), *options)
         assert out.returncode == EXIT_USAGE, (options, out.stderr)
-        assert out.stdout == "" and why in _one_line_error(out), (options, out.stderr)
+        assert out.stdout == "" and why in one_line_error(out), (options, out.stderr)
     assert file_in_the_way.read_text() == "mine"
 
 
@@ -383,18 +267,11 @@ def test_a_folder_without_write_permission_is_a_usage_error(
 ) -> None:
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    out = _run("tag", str(audio["flac"]), "-c", str(checkpoints["fcn"]), "--taggram", str(locked))
+    out = run_pipeline(
+        "tag", str(audio["flac"]), "-c", str(checkpoints["fcn"]), "--taggram", str(locked)
+    )
     assert out.returncode == EXIT_USAGE
-    assert "--taggram: cannot write in folder" in _one_line_error(out)
-
-
-def test_usage_errors_are_one_line(tmp_path: Path) -> None:
-    out = _run("tag", "x.wav", "-c", str(tmp_path / "c.pt"), "--top", "-1")
-    assert out.returncode == EXIT_USAGE
-    assert "'-1' must be >= 0" in _one_line_error(out)
-    out = _run("tag", "x.wav")
-    assert out.returncode == EXIT_USAGE
-    assert "required: -c/--checkpoint" in _one_line_error(out)
+    assert "--taggram: cannot write in folder" in one_line_error(out)
 
 
 def test_control_characters_are_escaped_in_printed_output(
@@ -408,7 +285,7 @@ def test_control_characters_are_escaped_in_printed_output(
     shutil.copy(audio["flac"], undecodable)
     missing = tmp_path / "gone\u202e\x07.wav"
     base = ["tag", str(evil), os.fsencode(undecodable), str(missing), "-c"]
-    out = _run(*base, str(checkpoints["fcn"]))
+    out = run_pipeline(*base, str(checkpoints["fcn"]))
     assert out.returncode == EXIT_FAILED_FILES
     for text in (out.stdout, out.stderr):
         assert "\u202e" not in text and "\x1b" not in text and "\x07" not in text
@@ -419,7 +296,7 @@ def test_control_characters_are_escaped_in_printed_output(
     assert "Traceback" not in out.stderr and 1 <= len(errors) <= 2, out.stderr
     assert "gone\\u202e\\x07.wav" in errors[-1] and errors[-1].startswith("pipeline tag: error:")
 
-    out = _run(*base, str(checkpoints["fcn"]), "--json")
+    out = run_pipeline(*base, str(checkpoints["fcn"]), "--json")
     assert out.returncode == EXIT_FAILED_FILES
     lines = out.stdout.splitlines()
     assert all(line.isascii() and line.isprintable() for line in lines)
@@ -455,12 +332,3 @@ def test_non_finite_probabilities_are_a_failed_file_not_nan(
     record = json.loads(out, parse_constant=_no_constant)  # NaN, Infinity: not JSON
     assert record["ok"] is False and "not finite" in record["error"]
     assert err.count("\n") == 1 and "not finite (NaN or infinity) in 4 of 4 windows" in err
-
-
-def test_similar_refuses_an_index_that_is_not_a_file(tmp_path: Path) -> None:
-    fifo = tmp_path / "index.parquet"
-    os.mkfifo(fifo)  # never opened: no hang
-    for index, why in ((fifo, "is a named pipe (FIFO)"), (tmp_path, "is a directory")):
-        out = _run("similar", "x.wav", "--index", str(index))
-        assert out.returncode == EXIT_USAGE
-        assert why in _one_line_error(out, command="similar")

@@ -1,46 +1,18 @@
-"""What each rule reads and what the default target builds, from a validated config; the
-roots and tables a config names exist when the DAG is built, or the config key is named."""
+"""What each rule reads and what the default target builds, from a validated config
+(:func:`tests.helpers.config.workflow_config`, and the repository's ``config.yaml``); what the
+manifest step of each dataset format reads."""
 
 from __future__ import annotations
 
 import copy
 import os
-import shutil
 from pathlib import Path
 
-import pytest
-
-from pipeline.config import check_sources, load_yaml, validate_config
+from pipeline.config import load_yaml, manifest_source, validate_config
 from pipeline.config import workflow_inputs as inputs
-from pipeline.errors import ConfigError
+from tests.helpers.config import REPO, SCHEMA, workflow_config
 
-REPO = Path(__file__).resolve().parents[2]
-SCHEMA = load_yaml(REPO / "workflow" / "schemas" / "config.schema.yaml")
 CONFIG = validate_config(load_yaml(REPO / "config.yaml"), schema=SCHEMA)
-
-
-def _config(**sections) -> dict:
-    config = {
-        "results": "out",
-        "resources": "res",
-        "datasets": {
-            "a": {"format": "table", "root": "/data/a", "table": "t.csv", "shards": 2},
-            "b": {"format": "demo", "shards": 1, "features": ["lm"]},
-        },
-        "features": {"lm": {"kind": "logmel"}, "mf": {"kind": "mfcc"}},
-        "models": {
-            "fcn": {"architecture": "fcn", "features": "lm"},
-            "svm": {
-                "architecture": "embedding_svm",
-                "features": "lm",
-                "datasets": ["a"],
-                "hparams": {"from_model": "fcn"},
-            },
-            "lstm": {"architecture": "lstm", "features": "mf"},
-        },
-    }
-    config.update(sections)
-    return validate_config(config, schema=SCHEMA)
 
 
 def test_targets_of_the_repo_config() -> None:
@@ -63,13 +35,13 @@ def test_targets_of_the_repo_config() -> None:
 
 
 def test_targets_follow_the_sections_in_use() -> None:
-    config = _config()
+    config = workflow_config()
     targets = inputs.all_targets(config)
     assert "out/a/features/mf/index.parquet" in targets
     assert "out/b/features/mf/index.parquet" not in targets  # b extracts lm only
     assert "out/leaderboard.csv" in targets
     assert not any("retrieval" in t or "fewshot" in t or "collections" in t for t in targets)
-    assert inputs.all_targets(_config(models={})) == [
+    assert inputs.all_targets(workflow_config(models={})) == [
         "out/a/manifest.parquet",
         "out/a/features/lm/index.parquet",
         "out/a/features/lm/stats.json",
@@ -82,7 +54,7 @@ def test_targets_follow_the_sections_in_use() -> None:
 
 
 def test_pairs() -> None:
-    config = _config(retrieval={"models": ["lstm"]}, fewshot={"models": ["fcn"]})
+    config = workflow_config(retrieval={"models": ["lstm"]}, fewshot={"models": ["fcn"]})
     assert inputs.evaluated_models(config) == [
         ("a", "fcn"),
         ("b", "fcn"),
@@ -105,7 +77,7 @@ def test_pairs() -> None:
 
 
 def test_manifest_and_generator_inputs() -> None:
-    config = _config(
+    config = workflow_config(
         datasets={
             "demo": {"format": "demo", "n_clips": 12},
             "sc": {"format": "scores", "root": "/scores", "table": "tags.csv", "program": 40},
@@ -142,7 +114,7 @@ def test_manifest_and_generator_inputs() -> None:
 
 
 def test_feature_and_model_inputs() -> None:
-    config = _config()
+    config = workflow_config()
     assert inputs.shard_stores(config, dataset="a", features="lm") == [
         "out/a/features/lm/0000.zarr",
         "out/a/features/lm/0001.zarr",
@@ -166,24 +138,24 @@ def test_feature_and_model_inputs() -> None:
 
 
 def test_retrieval_inputs_follow_metric_learning_and_index_space() -> None:
-    config = _config(retrieval={"models": ["fcn"]})
+    config = workflow_config(retrieval={"models": ["fcn"]})
     assert inputs.retrieval_inputs(config, dataset="a", model="fcn") == {
         "embeddings": "out/a/models/fcn/embeddings.parquet",
         "projection": "out/a/models/fcn/retrieval/projection.pt",
     }
     assert "projection" not in inputs.index_inputs(config, dataset="a", model="fcn")
-    off = _config(retrieval={"models": ["fcn"], "metric_learning": {"enabled": False}})
+    off = workflow_config(retrieval={"models": ["fcn"], "metric_learning": {"enabled": False}})
     assert "projection" not in inputs.retrieval_inputs(off, dataset="a", model="fcn")
-    triplet = _config(retrieval={"models": ["fcn"], "index_space": "triplet"})
+    triplet = workflow_config(retrieval={"models": ["fcn"], "index_space": "triplet"})
     index = inputs.index_inputs(triplet, dataset="a", model="fcn")
     assert index["projection"] == "out/a/models/fcn/retrieval/projection.pt"
     assert index["manifest"] == "out/a/manifest.parquet"
 
 
 def test_fewshot_target_dataset() -> None:
-    own = _config(fewshot={"models": ["fcn"]})
+    own = workflow_config(fewshot={"models": ["fcn"]})
     assert inputs.fewshot_params(own, dataset="b")["target"] == "b"
-    other = _config(fewshot={"models": ["fcn"], "dataset": "a", "shots": [2]})
+    other = workflow_config(fewshot={"models": ["fcn"], "dataset": "a", "shots": [2]})
     assert inputs.fewshot_params(other, dataset="b") == {**other["fewshot"], "target": "a"}
     assert inputs.fewshot_inputs(other, dataset="b", model="fcn") == {
         "checkpoint": "out/b/models/fcn/checkpoint.pt",
@@ -193,7 +165,7 @@ def test_fewshot_target_dataset() -> None:
 
 
 def test_collection_inputs(tmp_path: Path) -> None:
-    config = _config(
+    config = workflow_config(
         collections={
             "mine": {"root": str(tmp_path / "music"), "model": "lstm", "shards": 2},
             "tracks": {"dataset": "b", "model": "fcn", "trained_on": "b"},
@@ -234,122 +206,76 @@ def test_collection_listing_changes_with_the_folder(tmp_path: Path) -> None:
     assert inputs.collection_listing({"dataset": "demo", "model": "m"}) == {"dataset": "demo"}
 
 
-# ---------------------------------------------------------------------------- missing sources
+# ---------------------------------------------------------------------------- manifest sources
 
 
-def _layout(root: Path, fmt: str) -> dict:
-    """A config entry of format ``fmt`` whose folders and files exist under ``root`` (empty:
-    only their existence is checked when the DAG is built)."""
-    files = {
-        "table": ["tracks.csv"],
-        "scores": ["tags.csv"],
-        "magnatagatune": ["annotations_final.csv", "mp3/"],
-        "mtg_jamendo": [
-            "autotagging_top50tags.tsv",
-            *(f"splits/split-0/autotagging_top50tags-{s}.tsv" for s in SPLIT_NAMES),
-            "audio/",
-        ],
-        "gtzan": ["genres/rock/"],
-    }[fmt]
-    for name in files:
-        path = root / name
-        if name.endswith("/"):
-            path.mkdir(parents=True, exist_ok=True)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text("")
-    entry = {"format": fmt, "root": str(root)}
-    if fmt in ("table", "scores"):
-        entry["table"] = files[0]
-    return entry
-
-
-SPLIT_NAMES = ("train", "validation", "test")
-FORMAT_KEYS = [
-    ("table", "root", "datasets/x"),
-    ("table", "table", "tracks.csv"),
-    ("scores", "root", "datasets/x"),
-    ("scores", "table", "tags.csv"),
-    ("magnatagatune", "root", "datasets/x"),
-    ("magnatagatune", "annotations", "annotations_final.csv"),
-    ("magnatagatune", "audio_dir", "mp3"),
-    ("mtg_jamendo", "tsv", "autotagging_top50tags.tsv"),
-    ("mtg_jamendo", "splits_dir", "splits/split-0"),
-    ("mtg_jamendo", "audio_dir", "audio"),
-    ("gtzan", "root", "datasets/x"),
-    ("gtzan", "genres_dir", "genres"),
-]
-
-
-def _with_dataset(entry: dict) -> dict:
-    config = {"datasets": {"x": entry}, "features": {"lm": {"kind": "logmel"}}}
+def _validated(entry: dict, *, resources: str = "res") -> dict:
+    config = {
+        "resources": resources,
+        "datasets": {"ds": entry},
+        "features": {"lm": {"kind": "logmel"}},
+    }
     return validate_config(config, schema=SCHEMA)
 
 
-@pytest.mark.parametrize("fmt", ["table", "scores", "magnatagatune", "mtg_jamendo", "gtzan"])
-def test_complete_layouts_pass_and_every_manifest_input_exists(tmp_path: Path, fmt: str) -> None:
-    config = _with_dataset(_layout(tmp_path / "datasets" / "x", fmt))
-    check_sources(config)
-    # so the manifest rule's inputs from the user are there: no MissingInputException
-    files = inputs.manifest_source(config, dataset="x").files
-    if fmt == "scores":
-        files = list(inputs.generator_inputs(config, dataset="x").values())
-    assert files and all(Path(f).exists() for f in files), files
-
-
-@pytest.mark.parametrize(("fmt", "key", "removed"), FORMAT_KEYS)
-def test_a_missing_root_or_table_is_named_by_its_key(
-    tmp_path: Path, fmt: str, key: str, removed: str
-) -> None:
-    root = tmp_path / "datasets" / "x"
-    config = _with_dataset(_layout(root, fmt))
-    target = tmp_path / removed if removed.startswith("datasets/") else root / removed
-    shutil.rmtree(target) if target.is_dir() else target.unlink()
-    with pytest.raises(ConfigError) as err:
-        check_sources(config, source="cfg")
-    message = str(err.value)
-    assert message.startswith(f"cfg: datasets.x.{key}: '") and message.endswith("does not exist")
-    if key != "root":
-        assert f"(under root '{root}')" in message
-
-
-def test_generated_tables_are_not_required(tmp_path: Path) -> None:
-    check_sources(_with_dataset({"format": "demo"}))
-    config = _with_dataset(_layout(tmp_path, "scores"))
-    assert not Path(inputs.manifest_source(config, dataset="x").files[0]).exists()
-    check_sources(config)  # the rendered tracks.csv is written by render_scores
-
-
-def test_null_splits_dir_is_not_required(tmp_path: Path) -> None:
-    entry = _layout(tmp_path, "mtg_jamendo")
-    shutil.rmtree(tmp_path / "splits")
-    check_sources(_with_dataset({**entry, "splits_dir": None}))
-
-
-def test_wrong_kinds_and_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "file").write_text("")
-    with pytest.raises(ConfigError, match=r"datasets\.x\.root: '.*file' is not a folder"):
-        check_sources(_with_dataset({"format": "gtzan", "root": str(tmp_path / "file")}))
-    entry = _layout(tmp_path / "t", "table")
-    (tmp_path / "t" / "tracks.csv").unlink()
-    (tmp_path / "t" / "tracks.csv").mkdir()
-    with pytest.raises(ConfigError, match="datasets.x.table: .* is a folder, not a file"):
-        check_sources(_with_dataset(entry))
-    monkeypatch.chdir(tmp_path)  # relative roots are relative to the working directory
-    relative = _with_dataset({"format": "table", "root": "nowhere", "table": "t.csv"})
-    with pytest.raises(ConfigError) as err:
-        check_sources(relative)
-    assert str(err.value) == (
-        f"config: datasets.x.root: 'nowhere' does not exist (working directory '{tmp_path}')"
+def test_source_demo_and_scores() -> None:
+    demo = manifest_source(_validated({"format": "demo", "n_clips": 10}), dataset="ds")
+    assert (demo.format, demo.root, demo.files) == ("table", "res/ds", ["res/ds/tracks.csv"])
+    assert demo.options["table"] == "tracks.csv" and demo.options["n_clips"] == 10
+    assert (demo.options["sep"], demo.options["tag_sep"]) == (",", ";")
+    scores = manifest_source(
+        _validated({"format": "scores", "root": "/scores", "table": "tags.csv"}), dataset="ds"
     )
+    assert scores.format == "table" and scores.root == "res/ds/rendered"
+    assert scores.files == ["res/ds/rendered/tracks.csv"]
 
 
-def test_a_missing_collection_folder_is_named(tmp_path: Path) -> None:
-    music = {"root": str(tmp_path / "music"), "model": "fcn", "trained_on": "a"}
-    config = _config(collections={"mine": music})
-    config["datasets"]["a"]["root"] = str(tmp_path)
-    (tmp_path / "t.csv").write_text("")
-    with pytest.raises(ConfigError, match=r"collections\.mine\.root: '.*music' does not exist"):
-        check_sources(config)
-    (tmp_path / "music").mkdir()
-    check_sources(config)
+def test_source_table(tmp_path: Path) -> None:
+    entry = {"format": "table", "root": str(tmp_path), "table": "meta/tracks.tsv", "sep": "\t"}
+    source = manifest_source(_validated(entry), dataset="ds")
+    assert source.format == "table" and source.root == str(tmp_path)
+    assert source.files == [str(tmp_path / "meta" / "tracks.tsv")]
+    assert source.options["sep"] == "\t"
+    entry["table"] = "/elsewhere/tracks.csv"
+    assert manifest_source(_validated(entry), dataset="ds").files == ["/elsewhere/tracks.csv"]
+
+
+def test_source_magnatagatune(tmp_path: Path) -> None:
+    entry = {"format": "magnatagatune", "root": str(tmp_path)}
+    source = manifest_source(_validated(entry), dataset="ds")
+    assert source.format == "magnatagatune"
+    assert source.files == [str(tmp_path / "annotations_final.csv")]
+    entry["annotations"] = "meta/ann.csv"
+    assert manifest_source(_validated(entry), dataset="ds").files == [
+        str(tmp_path / "meta" / "ann.csv")
+    ]
+
+
+def test_source_mtg_jamendo(tmp_path: Path) -> None:
+    splits = tmp_path / "splits" / "split-0"
+    splits.mkdir(parents=True)
+    for name in ("test", "train", "validation"):
+        (splits / f"autotagging_top50tags-{name}.tsv").write_text("x")
+    (splits / "autotagging_genre-train.tsv").write_text("x")  # another tsv's split: not read
+    entry = {"format": "mtg_jamendo", "root": str(tmp_path)}
+    source = manifest_source(_validated(entry), dataset="ds")
+    assert source.format == "mtg_jamendo"
+    assert source.files == [
+        str(tmp_path / "autotagging_top50tags.tsv"),
+        *(str(splits / f"autotagging_top50tags-{n}.tsv") for n in ("test", "train", "validation")),
+    ]
+    entry["splits_dir"] = None
+    assert manifest_source(_validated(entry), dataset="ds").files == [
+        str(tmp_path / "autotagging_top50tags.tsv")
+    ]
+
+
+def test_source_gtzan(tmp_path: Path) -> None:
+    entry = {"format": "gtzan", "root": str(tmp_path)}
+    assert manifest_source(_validated(entry), dataset="ds").files == [str(tmp_path / "genres")]
+    for genre in ("rock", "blues", "jazz"):
+        (tmp_path / "genres" / genre).mkdir(parents=True)
+    (tmp_path / "genres" / "README.txt").write_text("x")
+    source = manifest_source(_validated(entry), dataset="ds")
+    assert source.format == "gtzan"
+    assert source.files == [str(tmp_path / "genres" / g) for g in ("blues", "jazz", "rock")]

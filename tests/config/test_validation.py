@@ -1,11 +1,11 @@
-"""Config validation against the schema (with defaults), clear errors, and manifest sources;
-impossible settings, duplicate keys and YAML syntax errors refused with one line."""
+"""Config validation against the schema (with defaults) and clear errors; impossible
+settings, duplicate keys and YAML syntax errors refused with one line; the roots and tables
+a config names exist when the DAG is built, or the config key is named."""
 
 from __future__ import annotations
 
 import copy
-import subprocess
-import sys
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,12 +13,13 @@ import yaml
 
 from pipeline.config import (
     check_config_files,
+    check_sources,
     dataset_feature_sets,
     feature_settings,
     load_yaml,
-    manifest_source,
     validate_config,
 )
+from pipeline.config import workflow_inputs as inputs
 from pipeline.errors import ConfigError
 from tests.helpers.bad_inputs import (
     BAD_SETTINGS,
@@ -29,9 +30,8 @@ from tests.helpers.bad_inputs import (
     syntax_error_yaml,
     with_setting,
 )
+from tests.helpers.config import REPO, SCHEMA, workflow_config
 
-REPO = Path(__file__).resolve().parents[2]
-SCHEMA = load_yaml(REPO / "workflow" / "schemas" / "config.schema.yaml")
 CONFIG = load_yaml(REPO / "config.yaml")
 
 
@@ -199,81 +199,6 @@ def test_load_yaml_errors(tmp_path: Path) -> None:
         load_yaml(listing)
 
 
-# ---------------------------------------------------------------------------- manifest sources
-
-
-def _validated(entry: dict, *, resources: str = "res") -> dict:
-    config = {
-        "resources": resources,
-        "datasets": {"ds": entry},
-        "features": {"lm": {"kind": "logmel"}},
-    }
-    return validate_config(config, schema=SCHEMA)
-
-
-def test_source_demo_and_scores() -> None:
-    demo = manifest_source(_validated({"format": "demo", "n_clips": 10}), dataset="ds")
-    assert (demo.format, demo.root, demo.files) == ("table", "res/ds", ["res/ds/tracks.csv"])
-    assert demo.options["table"] == "tracks.csv" and demo.options["n_clips"] == 10
-    assert (demo.options["sep"], demo.options["tag_sep"]) == (",", ";")
-    scores = manifest_source(
-        _validated({"format": "scores", "root": "/scores", "table": "tags.csv"}), dataset="ds"
-    )
-    assert scores.format == "table" and scores.root == "res/ds/rendered"
-    assert scores.files == ["res/ds/rendered/tracks.csv"]
-
-
-def test_source_table(tmp_path: Path) -> None:
-    entry = {"format": "table", "root": str(tmp_path), "table": "meta/tracks.tsv", "sep": "\t"}
-    source = manifest_source(_validated(entry), dataset="ds")
-    assert source.format == "table" and source.root == str(tmp_path)
-    assert source.files == [str(tmp_path / "meta" / "tracks.tsv")]
-    assert source.options["sep"] == "\t"
-    entry["table"] = "/elsewhere/tracks.csv"
-    assert manifest_source(_validated(entry), dataset="ds").files == ["/elsewhere/tracks.csv"]
-
-
-def test_source_magnatagatune(tmp_path: Path) -> None:
-    entry = {"format": "magnatagatune", "root": str(tmp_path)}
-    source = manifest_source(_validated(entry), dataset="ds")
-    assert source.format == "magnatagatune"
-    assert source.files == [str(tmp_path / "annotations_final.csv")]
-    entry["annotations"] = "meta/ann.csv"
-    assert manifest_source(_validated(entry), dataset="ds").files == [
-        str(tmp_path / "meta" / "ann.csv")
-    ]
-
-
-def test_source_mtg_jamendo(tmp_path: Path) -> None:
-    splits = tmp_path / "splits" / "split-0"
-    splits.mkdir(parents=True)
-    for name in ("test", "train", "validation"):
-        (splits / f"autotagging_top50tags-{name}.tsv").write_text("x")
-    (splits / "autotagging_genre-train.tsv").write_text("x")  # another tsv's split: not read
-    entry = {"format": "mtg_jamendo", "root": str(tmp_path)}
-    source = manifest_source(_validated(entry), dataset="ds")
-    assert source.format == "mtg_jamendo"
-    assert source.files == [
-        str(tmp_path / "autotagging_top50tags.tsv"),
-        *(str(splits / f"autotagging_top50tags-{n}.tsv") for n in ("test", "train", "validation")),
-    ]
-    entry["splits_dir"] = None
-    assert manifest_source(_validated(entry), dataset="ds").files == [
-        str(tmp_path / "autotagging_top50tags.tsv")
-    ]
-
-
-def test_source_gtzan(tmp_path: Path) -> None:
-    entry = {"format": "gtzan", "root": str(tmp_path)}
-    assert manifest_source(_validated(entry), dataset="ds").files == [str(tmp_path / "genres")]
-    for genre in ("rock", "blues", "jazz"):
-        (tmp_path / "genres" / genre).mkdir(parents=True)
-    (tmp_path / "genres" / "README.txt").write_text("x")
-    source = manifest_source(_validated(entry), dataset="ds")
-    assert source.format == "gtzan"
-    assert source.files == [str(tmp_path / "genres" / g) for g in ("blues", "jazz", "rock")]
-
-
 def test_from_model_must_name_another_model() -> None:
     config = copy.deepcopy(CONFIG)
     config["models"] = {
@@ -426,25 +351,122 @@ def test_check_config_files(tmp_path: Path) -> None:
         check_config_files([good, duplicate_dataset_yaml(tmp_path)])
 
 
-# ---------------------------------------------------------------------------- the dry run
+# ---------------------------------------------------------------------------- missing sources
 
 
-def test_dry_run_stops_on_fmin_above_fmax_with_one_line(tmp_path: Path) -> None:
-    config = bad_setting_config("fmin_above_fmax")
-    (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "tracks.csv").write_text("path,tags\na.wav,x\n")
-    (tmp_path / "music").mkdir()
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-s", str(REPO / "Snakefile"), "-n", "--cores", "1"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
+def _layout(root: Path, fmt: str) -> dict:
+    """A config entry of format ``fmt`` whose folders and files exist under ``root`` (empty:
+    only their existence is checked when the DAG is built)."""
+    files = {
+        "table": ["tracks.csv"],
+        "scores": ["tags.csv"],
+        "magnatagatune": ["annotations_final.csv", "mp3/"],
+        "mtg_jamendo": [
+            "autotagging_top50tags.tsv",
+            *(f"splits/split-0/autotagging_top50tags-{s}.tsv" for s in SPLIT_NAMES),
+            "audio/",
+        ],
+        "gtzan": ["genres/rock/"],
+    }[fmt]
+    for name in files:
+        path = root / name
+        if name.endswith("/"):
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text("")
+    entry = {"format": fmt, "root": str(root)}
+    if fmt in ("table", "scores"):
+        entry["table"] = files[0]
+    return entry
+
+
+SPLIT_NAMES = ("train", "validation", "test")
+FORMAT_KEYS = [
+    ("table", "root", "datasets/x"),
+    ("table", "table", "tracks.csv"),
+    ("scores", "root", "datasets/x"),
+    ("scores", "table", "tags.csv"),
+    ("magnatagatune", "root", "datasets/x"),
+    ("magnatagatune", "annotations", "annotations_final.csv"),
+    ("magnatagatune", "audio_dir", "mp3"),
+    ("mtg_jamendo", "tsv", "autotagging_top50tags.tsv"),
+    ("mtg_jamendo", "splits_dir", "splits/split-0"),
+    ("mtg_jamendo", "audio_dir", "audio"),
+    ("gtzan", "root", "datasets/x"),
+    ("gtzan", "genres_dir", "genres"),
+]
+
+
+def _with_dataset(entry: dict) -> dict:
+    config = {"datasets": {"x": entry}, "features": {"lm": {"kind": "logmel"}}}
+    return validate_config(config, schema=SCHEMA)
+
+
+@pytest.mark.parametrize("fmt", ["table", "scores", "magnatagatune", "mtg_jamendo", "gtzan"])
+def test_complete_layouts_pass_and_every_manifest_input_exists(tmp_path: Path, fmt: str) -> None:
+    config = _with_dataset(_layout(tmp_path / "datasets" / "x", fmt))
+    check_sources(config)
+    # so the manifest rule's inputs from the user are there: no MissingInputException
+    files = inputs.manifest_source(config, dataset="x").files
+    if fmt == "scores":
+        files = list(inputs.generator_inputs(config, dataset="x").values())
+    assert files and all(Path(f).exists() for f in files), files
+
+
+@pytest.mark.parametrize(("fmt", "key", "removed"), FORMAT_KEYS)
+def test_a_missing_root_or_table_is_named_by_its_key(
+    tmp_path: Path, fmt: str, key: str, removed: str
+) -> None:
+    root = tmp_path / "datasets" / "x"
+    config = _with_dataset(_layout(root, fmt))
+    target = tmp_path / removed if removed.startswith("datasets/") else root / removed
+    shutil.rmtree(target) if target.is_dir() else target.unlink()
+    with pytest.raises(ConfigError) as err:
+        check_sources(config, source="cfg")
+    message = str(err.value)
+    assert message.startswith(f"cfg: datasets.x.{key}: '") and message.endswith("does not exist")
+    if key != "root":
+        assert f"(under root '{root}')" in message
+
+
+def test_generated_tables_are_not_required(tmp_path: Path) -> None:
+    check_sources(_with_dataset({"format": "demo"}))
+    config = _with_dataset(_layout(tmp_path, "scores"))
+    assert not Path(inputs.manifest_source(config, dataset="x").files[0]).exists()
+    check_sources(config)  # the rendered tracks.csv is written by render_scores
+
+
+def test_null_splits_dir_is_not_required(tmp_path: Path) -> None:
+    entry = _layout(tmp_path, "mtg_jamendo")
+    shutil.rmtree(tmp_path / "splits")
+    check_sources(_with_dataset({**entry, "splits_dir": None}))
+
+
+def test_wrong_kinds_and_relative_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match=r"datasets\.x\.root: '.*file' is not a folder"):
+        check_sources(_with_dataset({"format": "gtzan", "root": str(tmp_path / "file")}))
+    entry = _layout(tmp_path / "t", "table")
+    (tmp_path / "t" / "tracks.csv").unlink()
+    (tmp_path / "t" / "tracks.csv").mkdir()
+    with pytest.raises(ConfigError, match="datasets.x.table: .* is a folder, not a file"):
+        check_sources(_with_dataset(entry))
+    monkeypatch.chdir(tmp_path)  # relative roots are relative to the working directory
+    relative = _with_dataset({"format": "table", "root": "nowhere", "table": "t.csv"})
+    with pytest.raises(ConfigError) as err:
+        check_sources(relative)
+    assert str(err.value) == (
+        f"config: datasets.x.root: 'nowhere' does not exist (working directory '{tmp_path}')"
     )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 1, out
-    [line] = [line for line in out.splitlines() if "features.logmel.fmin" in line]
-    assert line.startswith("error: config: features.logmel.fmin: 9000 Hz must be below fmax")
-    assert "0 <= fmin < fmax <= sample_rate / 2 = 8000 Hz" in line
-    assert "Traceback" not in out and 'File "' not in out and "ConfigError" not in out
+
+
+def test_a_missing_collection_folder_is_named(tmp_path: Path) -> None:
+    music = {"root": str(tmp_path / "music"), "model": "fcn", "trained_on": "a"}
+    config = workflow_config(collections={"mine": music})
+    config["datasets"]["a"]["root"] = str(tmp_path)
+    (tmp_path / "t.csv").write_text("")
+    with pytest.raises(ConfigError, match=r"collections\.mine\.root: '.*music' does not exist"):
+        check_sources(config)
+    (tmp_path / "music").mkdir()
+    check_sources(config)
