@@ -58,7 +58,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.audio import write_audio
+from tests.helpers.audio import write_audio
 
 work = Path(sys.argv[1])
 data = work / "data"
