@@ -45,7 +45,6 @@ from pipeline.inference.streaming import (
     expected_windows,
 )
 from pipeline.io.audio import DecodeInfo, iter_windows
-from pipeline.io.files import stat_file
 from pipeline.io.store import nonfinite_windows
 from pipeline.numeric import sigmoid
 
@@ -159,8 +158,8 @@ class FileTagger:
         """
         t0 = time.perf_counter()
         path = Path(path)
-        # before anything opens it: a named pipe must not block
-        stat_file(path, what="audio", error=AudioError)
+        # No file check here: expected_windows and the decoder (iter_windows) each check the
+        # path with stat_file before anything opens it, so a named pipe never blocks.
         info = DecodeInfo(path=str(path))
         aggregator = SONG_AGGREGATORS[aggregator_key(self.tagger)](
             self.tagger,
