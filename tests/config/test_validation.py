@@ -470,3 +470,60 @@ def test_a_missing_collection_folder_is_named(tmp_path: Path) -> None:
         check_sources(config)
     (tmp_path / "music").mkdir()
     check_sources(config)
+
+
+# ---------------------------------------------------------------------------- seeds
+
+
+def test_seeds_make_one_run_per_seed() -> None:
+    config = _with_model(retrieval={"models": ["fcn"]})
+    config["models"]["fcn"]["seeds"] = [3, 1, 2]
+    config["models"]["fcn"]["train"] = {"epochs": 2}
+    filled = validate_config(config, schema=SCHEMA)
+    assert list(filled["models"]) == ["fcn", "fcn_seed1", "fcn_seed2"]
+    assert filled["models"]["fcn"]["train"] == {"epochs": 2, "seed": 3}
+    run = filled["models"]["fcn_seed2"]
+    assert run["train"] == {"epochs": 2, "seed": 2} and run["seed_of"] == "fcn"
+    assert "seeds" not in run
+    assert filled["retrieval"]["models"] == ["fcn"]  # the other uses keep the model's name
+    assert validate_config(filled, schema=SCHEMA) == filled  # validating again: the same
+    # a run's params leave out seeds: adding a seed trains that seed only
+    params = inputs.model_params(filled, model="fcn")
+    assert "seeds" not in params and params["train"]["seed"] == 3
+    assert "seed_of" not in inputs.model_params(filled, model="fcn_seed1")
+    assert [m for _, m in inputs.evaluated_models(filled)] == ["fcn", "fcn_seed1", "fcn_seed2"]
+
+
+def test_no_seeds_changes_nothing() -> None:
+    filled = validate_config(_with_model(), schema=SCHEMA)
+    assert list(filled["models"]) == ["fcn"] and filled["models"]["fcn"]["train"] == {}
+    assert inputs.model_params(filled, model="fcn") == filled["models"]["fcn"]
+
+
+@pytest.mark.parametrize(
+    ("seeds", "train", "expected"),
+    [
+        ([], {}, "seeds"),
+        ([1, 1], {}, "seeds"),
+        ([-1], {}, "seeds"),
+        ([0, 1], {"seed": 5}, "models.fcn: give either seeds [0, 1] or train.seed 5"),
+    ],
+)
+def test_bad_seeds_are_named(seeds: list, train: dict, expected: str) -> None:
+    config = _with_model()
+    config["models"]["fcn"] |= {"seeds": seeds, "train": train}
+    assert expected in _error(config)
+
+
+def test_a_seed_run_may_not_shadow_a_model() -> None:
+    config = _with_model()
+    config["models"]["fcn"]["seeds"] = [0, 1]
+    config["models"]["fcn_seed1"] = {"architecture": "fcn", "features": "lm"}
+    assert "'fcn_seed1', which is already a model" in _error(config)
+
+
+def test_bootstrap_defaults_and_bounds() -> None:
+    filled = validate_config(_with_model(), schema=SCHEMA)
+    assert filled["evaluation"]["bootstrap"] == {"resamples": 1000, "seed": 0, "confidence": 0.95}
+    config = _with_model(evaluation={"bootstrap": {"confidence": 1.0}})
+    assert "evaluation.bootstrap.confidence" in _error(config)

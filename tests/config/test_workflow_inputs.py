@@ -71,9 +71,11 @@ def test_pairs() -> None:
     board = inputs.leaderboard_inputs(config)
     assert board["metrics"][0] == "out/a/models/fcn/evaluation/metrics.json"
     assert board["summaries"][-1] == "out/a/models/lstm/train_summary.json"
+    assert board["scores"][-1] == "out/a/models/lstm/evaluation/scores.parquet"
     params = inputs.leaderboard_params(config)
     assert params["pairs"] == inputs.evaluated_models(config)
     assert params["models"] is config["models"]
+    assert params["bootstrap"] == {"resamples": 1000, "seed": 0, "confidence": 0.95}
 
 
 def test_manifest_and_generator_inputs() -> None:

@@ -167,6 +167,12 @@ def test_write_evaluation(tmp_path: Path) -> None:
     assert json.loads((out / "metrics.json").read_text()) == json.loads(json.dumps(metrics))
     assert metrics["aggregations"]["mean"]["macro_roc_auc"] == pytest.approx(1.0)
     assert list(pd.read_csv(out / "per_tag.csv")["tag"]) == TAGS
+    # the reported song scores, which the leaderboard resamples for its intervals
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert list(scores.columns) == ["track_id", *TAGS, "labels"]
+    assert list(scores["track_id"]) == list(songs["track_id"])
+    expected = song_scores(songs=songs, windows=windows, tags=TAGS, method="mean")
+    np.testing.assert_allclose(scores[TAGS].to_numpy(), expected)
     for name in ("per_tag_auc.png", "curves.png", "training.png"):
         assert is_png(out / name), name
     taggrams = sorted(p.name for p in (out / "taggrams").iterdir())

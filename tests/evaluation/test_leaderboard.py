@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from pipeline.evaluation.leaderboard import leaderboard_row, write_leaderboard_from
+from pipeline.evaluation.evaluate import song_table
+from pipeline.evaluation.leaderboard import leaderboard_row, merge_seeds, write_leaderboard_from
+from pipeline.evaluation.metrics import label_matrix, summary_metrics
 from pipeline.evaluation.tables import LEADERBOARD_COLUMNS
-from pipeline.io.files import write_json
+from pipeline.io.files import read_json, write_json
 
 
 def _run_files(folder: Path, *, roc: float, aggregation: str) -> tuple[Path, Path]:
@@ -85,3 +89,126 @@ def test_null_metrics_are_shown_as_missing(tmp_path: Path) -> None:
     assert table["macro_roc_auc"].isna().all()
     row = next(line for line in out["out_md"].read_text().splitlines() if "| fcn" in line)
     assert "–" in row and "nan" not in row.lower()
+
+
+# -- uncertainty: bootstrap intervals, the paired test, seeds ----------------------------------
+
+TAGS = ["a", "b", "c"]
+
+
+def _labels(n: int) -> list[list[str]]:
+    rng = np.random.default_rng(0)
+    labels = [[t for t in TAGS if rng.random() < 0.4] for _ in range(n)]
+    labels[0], labels[1] = list(TAGS), []  # every tag has a positive and a negative
+    return labels
+
+
+def _scored_run(
+    folder: Path, *, labels: list[list[str]], scores: np.ndarray, order: np.ndarray | None = None
+) -> tuple[Path, Path, Path]:
+    """metrics.json (from the scores), train_summary.json and scores.parquet of one run."""
+    folder.mkdir(parents=True, exist_ok=True)
+    y_true = label_matrix(track_tags=labels, vocabulary=TAGS)
+    summary = summary_metrics(y_true=y_true, y_score=scores, tags=TAGS)
+    metrics = {"split": "test", "aggregation": "mean", "aggregations": {"mean": summary}}
+    write_json(metrics, folder / "metrics.json")
+    write_json({"params": 10, "train_time_s": 2.0, "selection": "best"}, folder / "summary.json")
+    songs = pd.DataFrame({"track_id": [f"t{i:03d}" for i in range(len(labels))]})
+    songs["labels"] = labels
+    table = song_table(songs=songs, scores=scores, tags=TAGS)
+    if order is not None:  # another row order: runs are matched by track id
+        table = table.iloc[order]
+    table.to_parquet(folder / "scores.parquet")
+    return folder / "metrics.json", folder / "summary.json", folder / "scores.parquet"
+
+
+def _board(tmp_path: Path, runs: dict[str, tuple[Path, Path, Path]], models: dict, **kw):
+    out = {f"out_{k}": tmp_path / f"leaderboard.{k}" for k in ("csv", "md", "html", "png")}
+    table = write_leaderboard_from(
+        pairs=[("demo", name) for name in runs],
+        models=models,
+        features={"logmel": {"kind": "logmel"}},
+        metrics=[m for m, _, _ in runs.values()],
+        summaries=[s for _, s, _ in runs.values()],
+        scores=[p for _, _, p in runs.values()],
+        bootstrap={"resamples": 300, "seed": 0},
+        **out,
+        **kw,
+    )
+    return table, out
+
+
+def _entry(**extra) -> dict:
+    return {"architecture": "fcn", "features": "logmel", **extra}
+
+
+def test_perfect_beats_random_significantly_with_intervals(tmp_path: Path) -> None:
+    labels = _labels(60)
+    y = label_matrix(track_tags=labels, vocabulary=TAGS)
+    rng = np.random.default_rng(1)
+    runs = {
+        "perfect": _scored_run(tmp_path / "p", labels=labels, scores=y * 0.8 + 0.1),
+        "random": _scored_run(
+            tmp_path / "r", labels=labels, scores=rng.random(y.shape), order=rng.permutation(60)
+        ),
+    }
+    models = {"perfect": _entry(), "random": _entry()}
+    table, out = _board(tmp_path, runs, models)
+    assert list(table["model"]) == ["perfect", "random"]
+    for metric in ("macro_roc_auc", "macro_pr_auc"):
+        low, high = table[f"{metric}_ci_low"], table[f"{metric}_ci_high"]
+        assert (low <= table[metric]).all() and (table[metric] <= high).all()
+        assert np.isfinite(low).all() and np.isfinite(high).all()
+    assert table.loc[0, "macro_roc_auc_ci_low"] == table.loc[0, "macro_roc_auc_ci_high"] == 1.0
+    assert (table["ci_tracks"] == 60).all()
+    assert table.loc[0, "p_value_vs_second"] < 0.05
+    markdown = out["out_md"].read_text(encoding="utf-8")
+    assert "between perfect and random" in markdown and " is significant at 95 %" in markdown
+    assert "paired bootstrap over 60 tracks, 300 resamples" in markdown
+    assert out["out_png"].stat().st_size > 0
+    again, _ = _board(tmp_path / "again", runs, models)  # the seed fixes every number
+    pd.testing.assert_frame_equal(table, again)
+
+
+def test_identical_models_are_not_significantly_different(tmp_path: Path) -> None:
+    labels = _labels(40)
+    scores = np.random.default_rng(2).random((40, 3))
+    runs = {
+        "one": _scored_run(tmp_path / "a", labels=labels, scores=scores),
+        "two": _scored_run(tmp_path / "b", labels=labels, scores=scores),
+    }
+    table, out = _board(tmp_path, runs, {"one": _entry(), "two": _entry()})
+    markdown = out["out_md"].read_text(encoding="utf-8")
+    assert "is not significant at 95 % (p = 1;" in markdown
+    assert table.loc[0, "p_value_vs_second"] == 1.0
+
+
+def test_seeds_are_one_row_with_mean_and_std(tmp_path: Path) -> None:
+    labels = _labels(50)
+    rng = np.random.default_rng(3)
+    y = label_matrix(track_tags=labels, vocabulary=TAGS)
+    runs = {
+        name: _scored_run(tmp_path / name, labels=labels, scores=y + rng.normal(size=y.shape))
+        for name in ("fcn", "fcn_seed1", "fcn_seed2", "other")
+    }
+    models = {
+        "fcn": _entry(seeds=[0, 1, 2]),
+        "fcn_seed1": _entry(seed_of="fcn"),
+        "fcn_seed2": _entry(seed_of="fcn"),
+        "other": _entry(),
+    }
+    table, out = _board(tmp_path, runs, models)
+    assert sorted(table["model"]) == ["fcn", "other"]
+    fcn = table.set_index("model").loc["fcn"]
+    aucs = [read_json(runs[n][0])["aggregations"]["mean"]["macro_roc_auc"] for n in runs]
+    assert fcn["macro_roc_auc"] == pytest.approx(np.mean(aucs[:3]))
+    assert fcn["macro_roc_auc_std"] == pytest.approx(np.std(aucs[:3], ddof=1))
+    assert fcn["n_seeds"] == 3 and fcn["train_time_s"] == pytest.approx(6.0)
+    assert fcn["macro_roc_auc_ci_low"] <= fcn["macro_roc_auc"] <= fcn["macro_roc_auc_ci_high"]
+    assert table.set_index("model").loc["other", "n_seeds"] == 1
+    assert "mean over the seeds" in out["out_md"].read_text(encoding="utf-8")
+
+
+def test_merge_seeds_leaves_single_runs_alone() -> None:
+    rows = [{"dataset": "d", "model": "m", "macro_roc_auc": 0.7}]
+    assert merge_seeds(rows, seeds_of={}) == rows

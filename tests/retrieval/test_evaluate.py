@@ -27,6 +27,7 @@ from pipeline.retrieval.table import shown
 from tests.helpers.retrieval import clustered_tracks
 
 SHOWN = ["map_at_k", "recall_at_k", "mrr", "ndcg_at_k", "n_queries", "n_tracks"]
+CI = ["map_at_k_ci_low", "map_at_k_ci_high", "ndcg_at_k_ci_low", "ndcg_at_k_ci_high"]
 
 
 def _table(parts: dict[str, tuple[np.ndarray, list[list[str]]]]) -> pd.DataFrame:
@@ -55,6 +56,9 @@ def test_retrieval_rows_rank_the_synthetic_tags(checkpoints: dict) -> None:
     assert set(spaces) == {"tagger", "random"}
     assert spaces["tagger"]["map_at_k"] > spaces["random"]["map_at_k"]
     assert 0 <= spaces["tagger"]["ndcg_at_k"] <= 1
+    for name in ("map_at_k", "ndcg_at_k"):  # the interval holds the mean over the queries
+        tagger = spaces["tagger"]
+        assert tagger[f"{name}_ci_low"] <= tagger[name] <= tagger[f"{name}_ci_high"]
 
 
 def test_rows_are_the_metrics_of_each_space_on_the_split() -> None:
@@ -69,16 +73,27 @@ def test_rows_are_the_metrics_of_each_space_on_the_split() -> None:
     rows = evaluate_retrieval(
         embeddings=table, projection=None, split="test", k=3, relevance_threshold=0.5
     )
-    assert [list(r) for r in rows] == [["space", "dim", *SHOWN]] * 2
+    assert [list(r) for r in rows] == [["space", "dim", *SHOWN, *CI]] * 2
     tagger, chance = rows
     assert tagger["space"] == "tagger" and tagger["dim"] == 5 and tagger["n_tracks"] == 9
     expected = retrieval_metrics(embeddings=x, tags=tags, k=3, relevance_threshold=0.5)
-    assert tagger == {"space": "tagger", "dim": 5, **shown(expected)}
+    assert {k: v for k, v in tagger.items() if k not in CI} == {
+        "space": "tagger",
+        "dim": 5,
+        **shown(expected),
+    }
     for key in ("map_at_k", "recall_at_k", "mrr", "ndcg_at_k"):
+        assert tagger[key] == pytest.approx(1.0), key
+    for key in CI:  # every query is perfect: the interval of the mean is [1, 1]
         assert tagger[key] == pytest.approx(1.0), key
     assert chance["space"] == "random" and chance["dim"] == 0
     baseline = chance_metrics(tags=tags, k=3, relevance_threshold=0.5, repeats=3)
-    assert chance == {"space": "random", "dim": 0, **shown(baseline)}
+    assert {k: v for k, v in chance.items() if k not in CI} == {
+        "space": "random",
+        "dim": 0,
+        **shown(baseline),
+    }
+    assert all(np.isnan(chance[key]) for key in CI)  # no interval for the random ranking
     assert chance["map_at_k"] < 0.9
 
 
@@ -118,7 +133,8 @@ def test_train_metric_projection_and_its_space(tmp_path: Path) -> None:
     assert [(r["space"], r["dim"]) for r in rows] == [("tagger", 32), ("triplet", 4), ("random", 0)]
     projected = project(projection=projection, embeddings=test[0])
     expected = retrieval_metrics(embeddings=projected, tags=test[1], k=5, relevance_threshold=0.5)
-    assert rows[1] == {"space": "triplet", "dim": 4, **shown(expected)}
+    triplet = {k: v for k, v in rows[1].items() if k not in CI}
+    assert triplet == {"space": "triplet", "dim": 4, **shown(expected)}
 
 
 def test_splits_need_two_tracks_and_settings_are_checked(tmp_path: Path) -> None:

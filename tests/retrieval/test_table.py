@@ -111,7 +111,8 @@ def test_retrieval_table(checkpoints: dict, tmp_path: Path) -> None:
             embeddings=table, projection=None, split="train", k=5, relevance_threshold=1.0
         )
         paths.append(tmp_path / f"{kind}.json")
-        write_json([{"dataset": "synthetic", "model": kind, **r} for r in rows], paths[-1])
+        rows = [{"dataset": "synthetic", "model": kind, **r} for r in rows]
+        write_json(rows, paths[-1], non_finite="null")  # as the rule: no interval is null
     out = {ext: tmp_path / f"retrieval.{ext}" for ext in ("csv", "md", "html")}
     shown = write_retrieval_table(
         metrics=paths,
@@ -139,6 +140,11 @@ def test_retrieval_table(checkpoints: dict, tmp_path: Path) -> None:
     assert shown.loc[shown["space"] == "random", "model"].item() == "(any)"
     assert pd.read_csv(out["csv"]).shape == shown.shape
     assert ">= 1.0" in out["md"].read_text()
+    model_rows = shown[shown["space"] != "random"]
+    for name in ("map@5", "ndcg@5"):  # intervals hold the means; the random row has none
+        assert (model_rows[f"{name}_ci_low"] <= model_rows[name]).all()
+        assert (model_rows[name] <= model_rows[f"{name}_ci_high"]).all()
+    assert shown.loc[shown["space"] == "random", "map@5_ci_low"].isna().all()
 
 
 def test_no_rows_is_a_pipeline_error(tmp_path: Path) -> None:

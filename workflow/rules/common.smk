@@ -111,7 +111,7 @@ def _dataset_model(wildcards):
 
 def model_params(wildcards):
     """Everything that defines a model: a change re-trains that model only."""
-    return config["models"][wildcards.model]
+    return inputs.model_params(config, model=wildcards.model)
 
 
 def model_threads(wildcards):

@@ -34,6 +34,7 @@ rule evaluate_model:
     output:
         metrics=f"{RESULTS}/{{dataset}}/models/{{model}}/evaluation/metrics.json",
         per_tag=f"{RESULTS}/{{dataset}}/models/{{model}}/evaluation/per_tag.csv",
+        scores=f"{RESULTS}/{{dataset}}/models/{{model}}/evaluation/scores.parquet",
         per_tag_plot=report(
             f"{RESULTS}/{{dataset}}/models/{{model}}/evaluation/per_tag_auc.png",
             caption="../report/per_tag_auc.rst",

@@ -12,6 +12,11 @@ rule leaderboard:
             caption="../report/leaderboard.rst",
             category="Leaderboard",
         ),
+        plot=report(
+            f"{RESULTS}/leaderboard.png",
+            caption="../report/leaderboard_plot.rst",
+            category="Leaderboard",
+        ),
     log:
         f"{RESULTS}/logs/leaderboard.log",
     benchmark:

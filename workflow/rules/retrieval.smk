@@ -60,6 +60,7 @@ rule evaluate_retrieval:
     params:
         retrieval=config["retrieval"],
         split=config["evaluation"]["split"],
+        bootstrap=config["evaluation"]["bootstrap"],
     script:
         "../scripts/evaluate_retrieval.py"
 

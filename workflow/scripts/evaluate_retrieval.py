@@ -13,6 +13,7 @@ with rule_errors(smk.log[0]):
         split=smk.params.split,
         k=smk.params.retrieval["k"],
         relevance_threshold=smk.params.retrieval["relevance_threshold"],
+        bootstrap=smk.params.bootstrap,
     )
     write_json(
         [{"dataset": smk.wildcards.dataset, "model": smk.wildcards.model, **r} for r in rows],

@@ -12,7 +12,10 @@ with rule_errors(smk.log[0]):
         features=p["features"],
         metrics=list(smk.input.metrics),
         summaries=list(smk.input.summaries),
+        scores=list(smk.input.scores),
+        bootstrap=p["bootstrap"],
         out_csv=smk.output.csv,
         out_md=smk.output.md,
         out_html=smk.output.html,
+        out_png=smk.output.plot,
     )

@@ -39,6 +39,8 @@ __all__ = [
     "dataset_feature_sets",
     "model_datasets",
     "collection_model",
+    "expand_seeds",
+    "seed_run_name",
 ]
 
 
@@ -219,6 +221,8 @@ def validate_config(
         dataset names a feature set that does not exist.
     """
     filled = copy.deepcopy(dict(config))
+    if isinstance(filled.get("models"), dict):  # validating an expanded config again
+        filled["models"] = _without_seed_runs(filled["models"])
     validator = _Validator(schema)
     errors = sorted(validator.iter_errors(filled), key=lambda e: (len(e.path), str(e.path)))
     if errors:
@@ -260,6 +264,7 @@ def validate_config(
                     f"{source}: models.{name}: dataset {dataset!r} does not extract feature "
                     f"set {model['features']!r}; add it to datasets.{dataset}.features"
                 )
+    filled["models"] = expand_seeds(filled["models"], source=source)
     _check_uses(filled, source=source)
     try:
         for name in filled["datasets"]:
@@ -271,6 +276,63 @@ def validate_config(
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from exc
     return filled
+
+
+def seed_run_name(model: str, seed: int) -> str:
+    """The name (``{model}`` wildcard) of the run of ``model`` with an extra ``seed``."""
+    return f"{model}_seed{seed}"
+
+
+def expand_seeds(models: Mapping[str, Any], *, source: str = "config") -> dict[str, Any]:
+    """One model entry per training seed.
+
+    A model with ``seeds: [s0, s1, ...]`` trains with ``train.seed = s0`` under its own name,
+    and once more per further seed as ``<name>_seed<s>`` (:func:`seed_run_name`): a copy of
+    its entry with that ``train.seed`` and ``seed_of: <name>``, placed right after it. Each
+    run is an ordinary model of the workflow (trained, predicted and evaluated as one job
+    each); the leaderboard merges them into one row. Models without ``seeds`` are unchanged.
+
+    Raises
+    ------
+    ConfigError
+        A model gives ``seeds`` and a different ``train.seed``, or a run's name is already a model.
+    """
+    out: dict[str, Any] = {}
+    for name, entry in models.items():
+        out[name] = entry
+        seeds = entry.get("seeds")
+        if not seeds:
+            continue
+        if entry.get("train", {}).get("seed", seeds[0]) != seeds[0]:
+            raise ConfigError(
+                f"{source}: models.{name}: give either seeds {seeds!r} or train.seed "
+                f"{entry['train']['seed']!r}, not both"
+            )
+        entry["train"] = {**entry.get("train", {}), "seed": int(seeds[0])}
+        for seed in seeds[1:]:
+            run = seed_run_name(name, int(seed))
+            if run in models:
+                raise ConfigError(
+                    f"{source}: models.{name}.seeds: the run of seed {seed} would be named "
+                    f"{run!r}, which is already a model under models:; rename that model"
+                )
+            copy_ = {k: copy.deepcopy(v) for k, v in entry.items() if k != "seeds"}
+            copy_["train"]["seed"] = int(seed)
+            out[run] = {**copy_, "seed_of": name}
+    return out
+
+
+def _without_seed_runs(models: Mapping[str, Any]) -> dict[str, Any]:
+    """The models without the runs :func:`expand_seeds` added (so that it is idempotent)."""
+
+    def added(name: str, entry: Any) -> bool:
+        if not isinstance(entry, Mapping) or "seed_of" not in entry:
+            return False
+        base = models.get(entry["seed_of"])
+        seeds = list(base.get("seeds") or []) if isinstance(base, Mapping) else []
+        return name in {seed_run_name(str(entry["seed_of"]), int(s)) for s in seeds[1:]}
+
+    return {name: entry for name, entry in models.items() if not added(name, entry)}
 
 
 def _check_dataset(entry: Mapping[str, Any], *, key: str) -> None:

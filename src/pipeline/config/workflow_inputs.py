@@ -46,6 +46,7 @@ __all__ = [
     "manifest_source",
     "model_dir",
     "model_index",
+    "model_params",
     "prediction_tables",
     "retrieval_inputs",
     "retrieval_pairs",
@@ -183,6 +184,12 @@ def shard_failures(config: Config, *, dataset: str, features: str) -> list[str]:
 # ---------------------------------------------------------------------------- models
 
 
+def model_params(config: Config, *, model: str) -> dict[str, Any]:
+    """Everything that defines a model's training run: its entry without ``seeds`` and
+    ``seed_of`` (so adding a seed trains the new seed only, not the runs already made)."""
+    return {k: v for k, v in config["models"][model].items() if k not in ("seeds", "seed_of")}
+
+
 def model_index(config: Config, *, dataset: str, model: str) -> str:
     """The feature index of the feature set the model reads."""
     features = config["models"][model]["features"]
@@ -212,11 +219,12 @@ def prediction_tables(config: Config, *, dataset: str, model: str) -> dict[str, 
 
 
 def leaderboard_inputs(config: Config) -> dict[str, list[str]]:
-    """Metrics and training summaries of every evaluated (dataset, model) pair."""
+    """Metrics, training summaries and song scores of every evaluated (dataset, model) pair."""
     dirs = [model_dir(config, dataset=d, model=m) for d, m in evaluated_models(config)]
     return {
         "metrics": [f"{folder}/evaluation/metrics.json" for folder in dirs],
         "summaries": [f"{folder}/train_summary.json" for folder in dirs],
+        "scores": [f"{folder}/evaluation/scores.parquet" for folder in dirs],
     }
 
 
@@ -226,6 +234,7 @@ def leaderboard_params(config: Config) -> dict[str, Any]:
         "pairs": evaluated_models(config),
         "models": config["models"],
         "features": config["features"],
+        "bootstrap": config["evaluation"]["bootstrap"],
     }
 
 

@@ -27,7 +27,7 @@ from pipeline.evaluation.plots import (
 from pipeline.inference.aggregate import aggregate, fit_autopool_alpha
 from pipeline.io.files import write_json
 
-__all__ = ["song_scores", "evaluate_model", "write_evaluation"]
+__all__ = ["song_scores", "song_table", "evaluate_model", "write_evaluation"]
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,28 @@ def evaluate_model(
     return metrics, per_tag, scores[reported]
 
 
+def song_table(*, songs: pd.DataFrame, scores: np.ndarray, tags: Sequence[str]) -> pd.DataFrame:
+    """The reported song scores of the evaluated split, what the leaderboard resamples.
+
+    Parameters
+    ----------
+    songs : pd.DataFrame
+        The evaluated split's song table (``track_id``, ``labels``), in the order of ``scores``.
+    scores : np.ndarray, shape (n_songs, n_tags)
+        Song probabilities of the reported aggregation.
+    tags : sequence of str
+
+    Returns
+    -------
+    pd.DataFrame
+        ``track_id``, one probability column per tag (float64), ``labels``.
+    """
+    table = pd.DataFrame(np.asarray(scores, dtype=np.float64), columns=list(tags))
+    table.insert(0, "track_id", songs["track_id"].astype(str).to_numpy())
+    table["labels"] = [list(labels) for labels in songs["labels"]]
+    return table
+
+
 def write_evaluation(
     *,
     predictions: Mapping[str, Path],
@@ -171,7 +193,8 @@ def write_evaluation(
     history : Path
         The model's ``history.csv``.
     out_dir : Path
-        Receives ``metrics.json``, ``per_tag.csv`` and the PNG plots.
+        Receives ``metrics.json``, ``per_tag.csv``, ``scores.parquet`` (:func:`song_table`)
+        and the PNG plots.
 
     Returns
     -------
@@ -195,6 +218,9 @@ def write_evaluation(
     # An average over no evaluable tag is NaN: written as null ("no value"), never as NaN.
     write_json(metrics, out_dir / "metrics.json", non_finite="null")
     per_tag.to_csv(out_dir / "per_tag.csv", index=False)
+    song_table(songs=tables["eval_songs"], scores=scores, tags=tags).to_parquet(
+        out_dir / "scores.parquet", index=False
+    )
     reported = metrics["aggregation"]
     plot_per_tag_auc(
         per_tag=per_tag,

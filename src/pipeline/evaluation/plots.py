@@ -20,7 +20,13 @@ from pipeline.errors import PipelineError
 from pipeline.evaluation.metrics import PER_TAG_COLUMNS
 from pipeline.evaluation.tables import HISTORY_COLUMNS, require
 
-__all__ = ["plot_curves", "plot_per_tag_auc", "plot_taggram", "plot_training_curves"]
+__all__ = [
+    "plot_curves",
+    "plot_leaderboard",
+    "plot_per_tag_auc",
+    "plot_taggram",
+    "plot_training_curves",
+]
 
 
 def plot_per_tag_auc(*, per_tag: pd.DataFrame, out_png: str | Path, title: str) -> None:
@@ -222,6 +228,59 @@ def plot_taggram(
     ax.set_xlabel("time (s, window start)")
     ax.set_title(title)
     fig.colorbar(mesh, ax=ax, label="probability", fraction=0.05, pad=0.02)
+    _save(fig, out_png)
+
+
+def plot_leaderboard(*, table: pd.DataFrame, out_png: str | Path) -> None:
+    """Macro ROC-AUC and PR-AUC of every leaderboard row, with their bootstrap intervals.
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        The leaderboard (:func:`pipeline.evaluation.tables.write_leaderboard`): ``dataset``,
+        ``model``, ``macro_roc_auc``, ``macro_pr_auc`` and, when known,
+        ``<metric>_ci_low`` / ``<metric>_ci_high`` (drawn as error bars) and ``<metric>_std``
+        (over seeds, drawn as a thicker bar). Rows in table order, top to bottom; a missing
+        value is left out.
+    out_png : str or Path
+    """
+    require(table, ["dataset", "model", "macro_roc_auc", "macro_pr_auc"], what="leaderboard")
+    if table.empty:
+        raise PipelineError("the leaderboard has no rows to plot")
+    n = len(table)
+    y = np.arange(n)
+    labels = [f"{d} / {m}" for d, m in zip(table["dataset"], table["model"], strict=True)]
+    fig = _figure(width=10.0, height=1.4 + 0.35 * n)
+    axes = fig.subplots(1, 2, sharey=True)
+    for ax, (metric, label, color) in zip(
+        axes,
+        [
+            ("macro_roc_auc", "macro ROC-AUC", "tab:blue"),
+            ("macro_pr_auc", "macro PR-AUC", "tab:orange"),
+        ],
+        strict=True,
+    ):
+        value = pd.to_numeric(table[metric], errors="coerce").to_numpy(float)
+        known = np.isfinite(value)
+        if f"{metric}_ci_low" in table and f"{metric}_ci_high" in table:
+            low = pd.to_numeric(table[f"{metric}_ci_low"], errors="coerce").to_numpy(float)
+            high = pd.to_numeric(table[f"{metric}_ci_high"], errors="coerce").to_numpy(float)
+            bars = known & np.isfinite(low) & np.isfinite(high)
+            err = np.vstack([value - low, high - value])[:, bars].clip(min=0.0)
+            ax.errorbar(value[bars], y[bars], xerr=err, fmt="none", ecolor="grey", capsize=3)
+        if f"{metric}_std" in table:
+            std = pd.to_numeric(table[f"{metric}_std"], errors="coerce").to_numpy(float)
+            spread = known & np.isfinite(std)
+            ax.errorbar(
+                value[spread], y[spread], xerr=std[spread], fmt="none", ecolor=color, elinewidth=4
+            )
+        ax.plot(value[known], y[known], "o", color=color)
+        ax.set_xlabel(label)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y, labels)
+    axes[0].invert_yaxis()
+    axes[0].set_title("ROC-AUC (thin bars: bootstrap CI; thick: std over seeds)", fontsize=9)
+    axes[1].set_title("PR-AUC", fontsize=9)
     _save(fig, out_png)
 
 

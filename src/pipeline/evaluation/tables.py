@@ -62,6 +62,8 @@ HISTORY_COLUMNS = [
 
 # Columns shown in Markdown/HTML as metrics (4 decimals); the best per dataset is bold.
 _METRICS = ["macro_roc_auc", "macro_pr_auc", "micro_roc_auc", "micro_pr_auc"]
+# ...with their spread over seeds and bootstrap intervals (extra columns of the leaderboard).
+_METRIC_COLUMNS = {f"{m}{s}" for m in _METRICS for s in ("", "_std", "_ci_low", "_ci_high")}
 # What the caption states, with its wording.
 _CAPTION_FIELDS = {
     "split": "split",
@@ -143,6 +145,7 @@ def write_leaderboard(
     out_html: str | Path,
     feature_settings: Mapping[str, str] | None = None,
     title: str = "Leaderboard",
+    notes: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Write the leaderboard of all models and datasets as CSV, Markdown and HTML.
 
@@ -160,6 +163,8 @@ def write_leaderboard(
         Feature set name -> description for the caption (see :func:`describe_features`).
     title : str
         Heading of the Markdown and HTML pages.
+    notes : sequence of str
+        Sentences stated after the caption (intervals, significance tests).
 
     Returns
     -------
@@ -191,7 +196,7 @@ def write_leaderboard(
     )
     for column in ("params", "n_tags_evaluated"):
         table[column] = _integers(table[column])
-    caption = leaderboard_caption(table, feature_settings=feature_settings)
+    caption = [*leaderboard_caption(table, feature_settings=feature_settings), *notes]
     shown, best = _formatted(table)
 
     for path in (out_csv, out_md, out_html):
@@ -301,7 +306,7 @@ def _formatted(table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
 def _cell(column: str, value: Any) -> str:
     if pd.api.types.is_scalar(value) and pd.isna(value):
         return "–"
-    if column in _METRICS:
+    if column in _METRIC_COLUMNS:
         return f"{float(value):.4f}"
     if column == "params":
         return f"{int(value):,}"
@@ -312,7 +317,7 @@ def _cell(column: str, value: Any) -> str:
     return str(value)
 
 
-_NUMERIC = {"params", "train_time_s", "n_tags_evaluated", *_METRICS}
+_NUMERIC = {"params", "train_time_s", "n_tags_evaluated", *_METRIC_COLUMNS}
 
 
 def _markdown(

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import PipelineError
+from pipeline.evaluation.bootstrap import BootstrapSettings, mean_interval
 from pipeline.evaluation.predict import embedding_matrix
 from pipeline.retrieval.metric_learning import (
     TripletConfig,
@@ -21,10 +22,13 @@ from pipeline.retrieval.metric_learning import (
     save_projection,
     train_projection,
 )
-from pipeline.retrieval.metrics import chance_metrics, retrieval_metrics
+from pipeline.retrieval.metrics import chance_metrics, query_metrics
 from pipeline.retrieval.table import shown
 
-__all__ = ["train_metric_projection", "evaluate_retrieval"]
+__all__ = ["train_metric_projection", "evaluate_retrieval", "CI_METRICS"]
+
+#: Metrics given a bootstrap interval over the queries (``<metric>_ci_low``, ``_ci_high``).
+CI_METRICS = ("map_at_k", "ndcg_at_k")
 
 
 def _split_part(embeddings: pd.DataFrame, split: str) -> tuple[np.ndarray, list[list[str]]]:
@@ -76,26 +80,46 @@ def evaluate_retrieval(
     split: str,
     k: int,
     relevance_threshold: float,
+    bootstrap: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Retrieval metrics of one model's spaces on one split.
+
+    Parameters
+    ----------
+    bootstrap : mapping, optional
+        The config's ``evaluation.bootstrap`` (resamples, seed, confidence); default its
+        defaults.
 
     Returns
     -------
     list of dict
         One per space: ``"tagger"`` (the model's own embeddings), ``"triplet"`` (the
         projection, when given) and ``"random"`` (chance), each with ``space``, ``dim`` and
-        the metrics of :func:`pipeline.retrieval.metrics.retrieval_metrics`.
+        the metrics of :func:`pipeline.retrieval.metrics.retrieval_metrics`; the model's
+        spaces also ``<metric>_ci_low`` and ``<metric>_ci_high`` for :data:`CI_METRICS`: a
+        percentile bootstrap interval of the mean over the queries (the queries are
+        resampled, each keeping its ranking of the whole split; NaN when no query counts).
+        The random row has none (NaN).
     """
+    settings = BootstrapSettings.from_dict(dict(bootstrap or {}))
     x, tags = _split_part(embeddings, split)
     spaces: list[tuple[str, np.ndarray]] = [("tagger", x)]
     if projection is not None:
         spaces.append(("triplet", project(projection=load_projection(projection), embeddings=x)))
     rows = []
     for space, matrix in spaces:
-        metrics = retrieval_metrics(
+        metrics, per_query = query_metrics(
             embeddings=matrix, tags=tags, k=k, relevance_threshold=relevance_threshold
         )
-        rows.append({"space": space, "dim": int(matrix.shape[1]), **shown(metrics)})
+        row = {"space": space, "dim": int(matrix.shape[1]), **shown(metrics)}
+        for name in CI_METRICS:
+            row[f"{name}_ci_low"], row[f"{name}_ci_high"] = mean_interval(
+                per_query[name], settings=settings
+            )
+        rows.append(row)
     chance = chance_metrics(tags=tags, k=k, relevance_threshold=relevance_threshold, repeats=3)
-    rows.append({"space": "random", "dim": 0, **shown(chance)})
+    no_interval = {
+        f"{name}_ci_{end}": float("nan") for name in CI_METRICS for end in ("low", "high")
+    }
+    rows.append({"space": "random", "dim": 0, **shown(chance), **no_interval})
     return rows

@@ -28,6 +28,7 @@ __all__ = [
     "cosine_similarity",
     "nearest",
     "retrieval_metrics",
+    "query_metrics",
     "chance_metrics",
 ]
 
@@ -203,16 +204,40 @@ def retrieval_metrics(
         ``embeddings`` is not 2-D and finite, its length differs from ``tags``, there are
         fewer than 2 tracks, ``k < 1`` or the threshold is outside (0, 1].
     """
+    summary, _ = query_metrics(
+        embeddings=embeddings, tags=tags, k=k, relevance_threshold=relevance_threshold
+    )
+    return summary
+
+
+def query_metrics(
+    *,
+    embeddings: np.ndarray,
+    tags: Sequence[Sequence[str]],
+    k: int = 20,
+    relevance_threshold: float = 0.5,
+) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+    """:func:`retrieval_metrics` and the per-query values it averages (to resample them).
+
+    Returns
+    -------
+    summary : dict
+        As :func:`retrieval_metrics`.
+    per_query : dict of np.ndarray
+        Each metric of :data:`METRIC_KEYS` for each query it averages over, in query order:
+        shape (n_queries,) for MAP, recall and MRR, (n_queries_ndcg,) for nDCG.
+    """
     embeddings, multi_hot = check_retrieval(
         embeddings=embeddings, tags=tags, k=k, relevance_threshold=relevance_threshold
     )
     unit = _unit_rows(embeddings)
-    total = _Totals()
+    total = _Totals(keep=True)
     for start, stop, gains, relevant in _relevance_blocks(multi_hot, relevance_threshold):
         scores = unit[start:stop] @ unit.T  # (b, n)
         _mask_self(scores, start=start, value=-np.inf)
         total.add(_query_metrics(scores=scores, gains=gains, relevant=relevant, k=k))
-    return total.result(n_tracks=len(unit), k=k, relevance_threshold=relevance_threshold)
+    summary = total.result(n_tracks=len(unit), k=k, relevance_threshold=relevance_threshold)
+    return summary, total.per_query()
 
 
 def chance_metrics(
@@ -274,13 +299,25 @@ def chance_metrics(
 class _Totals:
     """Sums of per-query metrics over blocks."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, keep: bool = False) -> None:
         self.sums = dict.fromkeys(METRIC_KEYS, 0.0)
         self.n_queries = 0
         self.n_queries_ndcg = 0
+        self.keep = keep  # also keep each query's values
+        self.values: dict[str, list[np.ndarray]] = {key: [] for key in METRIC_KEYS}
+
+    def per_query(self) -> dict[str, np.ndarray]:
+        return {
+            key: np.concatenate(parts) if parts else np.zeros(0)
+            for key, parts in self.values.items()
+        }
 
     def add(self, block: dict[str, np.ndarray]) -> None:
         used, graded = block["used"], block["graded"]
+        if self.keep:
+            for key in METRIC_KEYS:
+                mask = graded if key == "ndcg_at_k" else used
+                self.values[key].append(np.asarray(block[key][mask], dtype=np.float64))
         for key in ("map_at_k", "recall_at_k", "mrr"):
             self.sums[key] += float(block[key][used].sum())
         self.sums["ndcg_at_k"] += float(block["ndcg_at_k"][graded].sum())

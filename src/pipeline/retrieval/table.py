@@ -76,12 +76,18 @@ def write_retrieval_table(
         "chosen on valid); random = a random ranking (chance).",
         "MAP, Recall and MRR are means over the queries with at least one relevant track "
         "(n_queries); nDCG over the queries sharing at least one tag with another track.",
+        "*_ci_low, *_ci_high: percentile bootstrap intervals of MAP and nDCG over the queries "
+        "(evaluation.bootstrap: resamples, seed and coverage; none for the random ranking).",
     ]
     renamed = table.rename(
         columns={
             "map_at_k": f"map@{k}",
             "recall_at_k": f"recall@{k}",
             "ndcg_at_k": f"ndcg@{k}",
+            "map_at_k_ci_low": f"map@{k}_ci_low",
+            "map_at_k_ci_high": f"map@{k}_ci_high",
+            "ndcg_at_k_ci_low": f"ndcg@{k}_ci_low",
+            "ndcg_at_k_ci_high": f"ndcg@{k}_ci_high",
         }
     )
     write_table(
