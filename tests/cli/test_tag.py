@@ -90,7 +90,11 @@ def test_tag_command_end_to_end(
     assert records[1]["tags"] == [] and "does not exist" in records[1]["error"]
 
     table = pd.read_csv(wav["taggram"]["csv"])
-    assert table[checkpoints["tags"]].shape == (6, len(checkpoints["tags"]))
+    # the fcn scores 32-frame (0.512 s) chunks: two per 1.008 s window, one for the 0.26 s tail
+    assert list(table.columns) == ["window", "chunk", "start_s", "end_s", *checkpoints["tags"]]
+    assert table[checkpoints["tags"]].shape == (11, len(checkpoints["tags"]))
+    assert table["window"].tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5]
+    assert table["end_s"].iloc[-1] == pytest.approx(5.3)
     assert Path(wav["taggram"]["png"]).read_bytes()[:8] == PNG_SIGNATURE
     assert sorted(p.name for p in (tmp_path / "taggrams").iterdir()) == [
         "short.csv",

@@ -16,7 +16,12 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.evaluation.evaluate import evaluate_model, song_scores, write_evaluation
+from pipeline.evaluation.evaluate import (
+    evaluate_model,
+    song_scores,
+    taggram_columns,
+    write_evaluation,
+)
 from pipeline.numeric import sigmoid
 from tests.helpers.images import is_png
 
@@ -208,3 +213,29 @@ def test_metrics_json_writes_null_for_averages_that_do_not_exist(tmp_path: Path)
     written = json.loads(text)["aggregations"]["mean"]
     assert written["macro_roc_auc"] is None and written["micro_pr_auc"] is None
     assert written["n_tags_evaluated"] == 0 and written["skipped_tags"] == TAGS
+
+
+def test_taggram_columns_are_chunks_where_the_model_has_them() -> None:
+    songs, windows = _tables()
+    first, second = songs["track_id"].iloc[:2]
+    chunks = pd.DataFrame(
+        {
+            "track_id": [first] * 3,
+            "window": [0, 0, 1],
+            "chunk": [0, 1, 2],
+            "start_s": [0.0, 3.5, 7.0],
+            "end_s": [3.5, 7.0, 9.0],  # the last chunk is cut at the end of the track
+            **{tag: [0.1, 0.5, 0.9] for tag in TAGS},
+        }
+    )
+    probs, starts, length = taggram_columns(
+        track_id=first, windows=windows, chunks=chunks, tags=TAGS
+    )
+    assert starts.tolist() == [0.0, 3.5, 7.0] and length == 3.5
+    assert probs[:, 0].tolist() == [0.1, 0.5, 0.9]
+    probs, starts, length = taggram_columns(
+        track_id=second, windows=windows, chunks=chunks, tags=TAGS
+    )
+    part = windows[windows["track_id"] == second]
+    assert length is None and len(starts) == len(part)
+    np.testing.assert_allclose(probs, 1 / (1 + np.exp(-part[TAGS].to_numpy(float))))

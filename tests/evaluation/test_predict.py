@@ -14,10 +14,12 @@ import zarr
 from pipeline.errors import PipelineError
 from pipeline.evaluation.metrics import macro_auc
 from pipeline.evaluation.predict import (
+    CHUNK_KEYS,
     SONG_KEYS,
     WINDOW_KEYS,
     embed_tracks,
     embedding_matrix,
+    predict_chunks,
     predict_split,
 )
 from pipeline.features.settings import FeatureSettings
@@ -197,3 +199,25 @@ def test_embedding_matrix_errors() -> None:
     ragged = pd.DataFrame({"embedding": [np.zeros(3), np.zeros(4)]})
     with pytest.raises(PipelineError, match="different lengths"):
         embedding_matrix(ragged)
+
+
+def test_predict_chunks_of_the_first_tracks(trained: dict) -> None:
+    """The crop-trained fcn's chunk taggrams of the first test tracks: ``ceil(audio frames /
+    crop)`` chunks per window, in time order, with probabilities; none for the LSTM."""
+    index = trained["index"]
+    chunks = predict_chunks(checkpoint=trained["fcn"], index=index, n_tracks=2)
+    songs, _ = predict_split(checkpoint=trained["fcn"], index=index)
+    assert list(chunks.columns) == [*CHUNK_KEYS, *trained["tags"]]
+    assert list(dict.fromkeys(chunks["track_id"])) == list(songs["track_id"].iloc[:2])
+    test = index[index["split"] == "test"].set_index("track_id")
+    crop = load_checkpoint(trained["fcn"])["crop_frames"]
+    for track_id, part in chunks.groupby("track_id", sort=False):
+        _, valid = _stored(load_checkpoint(trained["fcn"]), test.loc[track_id].copy())
+        assert len(part) == int(np.sum(-(-valid // crop)))
+        assert part["chunk"].tolist() == list(range(len(part)))
+        assert (np.diff(part["start_s"]) > 0).all() and (part["end_s"] > part["start_s"]).all()
+        assert part["end_s"].max() <= test.loc[track_id, "duration_s"] + 1e-6
+    probs = chunks[trained["tags"]].to_numpy()
+    assert ((probs >= 0) & (probs <= 1)).all()
+    empty = predict_chunks(checkpoint=trained["lstm"], index=index)
+    assert empty.empty and list(empty.columns) == [*CHUNK_KEYS, *trained["tags"]]

@@ -12,6 +12,7 @@ from pipeline.errors import PipelineError
 from pipeline.features.settings import FeatureSettings
 from pipeline.features.windows import (
     audio_frames,
+    chunk_grid,
     crop_starts,
     hop_frames,
     middle_block,
@@ -123,3 +124,16 @@ def test_middle_block_of_long_tracks() -> None:
     assert middle_block(3, max_windows=10) == (0, 3)
     assert middle_block(15, max_windows=10) == (2, 12)
     assert middle_block(16, max_windows=10) == (3, 13)
+
+
+def test_chunk_grid_covers_the_audio_with_ceil_chunks() -> None:
+    window, start = chunk_grid(valid_frames=np.array([64, 64, 44, 10]), chunk_frames=32)
+    assert window.tolist() == [0, 0, 1, 1, 2, 2, 3]
+    assert start.tolist() == [0, 32, 0, 32, 0, 12, 0]  # the last chunk ends with the audio
+    for valid in range(1, 200):  # ceil(valid / chunk) chunks, all inside the audio
+        window, start = chunk_grid(valid_frames=np.array([valid]), chunk_frames=32)
+        assert len(start) == -(-valid // 32)
+        assert (start >= 0).all() and (start + 32 <= max(valid, 32)).all()
+        assert (np.diff(start) > 0).all()
+    with pytest.raises(PipelineError, match="chunk_frames"):
+        chunk_grid(valid_frames=np.array([10]), chunk_frames=0)

@@ -10,6 +10,7 @@ rule predict_model:
         eval_windows=f"{RESULTS}/{{dataset}}/models/{{model}}/predictions/eval_windows.parquet",
         valid_songs=f"{RESULTS}/{{dataset}}/models/{{model}}/predictions/valid_songs.parquet",
         valid_windows=f"{RESULTS}/{{dataset}}/models/{{model}}/predictions/valid_windows.parquet",
+        eval_chunks=f"{RESULTS}/{{dataset}}/models/{{model}}/predictions/eval_chunks.parquet",
     log:
         f"{RESULTS}/logs/predict_model/{{dataset}}/{{model}}.log",
     benchmark:
@@ -22,6 +23,7 @@ rule predict_model:
         runtime=60,
     params:
         split=config["evaluation"]["split"],
+        taggram_tracks=config["evaluation"]["taggram_tracks"],
     script:
         "../scripts/predict_model.py"
 

@@ -8,7 +8,7 @@ from pipeline.io.files import read_json, rule_errors
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with rule_errors(smk.log[0]):
     evaluation = smk.params.evaluation
-    names = ("eval_songs", "eval_windows", "valid_songs", "valid_windows")
+    names = ("eval_songs", "eval_windows", "valid_songs", "valid_windows", "eval_chunks")
     write_evaluation(
         predictions={name: Path(smk.input[name]) for name in names},
         history=Path(smk.input.history),

@@ -58,7 +58,8 @@ def _tag_arguments(parser: argparse.ArgumentParser) -> None:
         "--taggram",
         type=Path,
         metavar="OUT_DIR",
-        help="write each file's per-window probabilities to OUT_DIR/<name>.csv and .png",
+        help="write each file's taggram to OUT_DIR/<name>.csv and .png: probabilities per "
+        "window, or per chunk for models that score chunks shorter than a window (time in s)",
     )
     parser.add_argument(
         "--embeddings",
@@ -150,7 +151,10 @@ def run_tag(args: argparse.Namespace) -> int:
         device = device_name(args.device)
         tagger = load_tagger(args.checkpoint, device=device)
         file_tagger = FileTagger(
-            tagger, embed=args.embeddings is not None, max_duration_s=args.max_duration
+            tagger,
+            embed=args.embeddings is not None,
+            max_duration_s=args.max_duration,
+            chunks=args.taggram is not None,  # the taggram at the model's own resolution
         )
     except PipelineError as exc:
         say.error(exc)

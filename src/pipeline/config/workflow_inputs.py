@@ -58,7 +58,7 @@ __all__ = [
 
 Config = Mapping[str, Any]
 REPORTS = ("csv", "md", "html")
-PREDICTIONS = ("eval_songs", "eval_windows", "valid_songs", "valid_windows")
+PREDICTIONS = ("eval_songs", "eval_windows", "valid_songs", "valid_windows", "eval_chunks")
 
 
 # ---------------------------------------------------------------------------- folders

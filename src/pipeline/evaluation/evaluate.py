@@ -27,7 +27,7 @@ from pipeline.evaluation.plots import (
 from pipeline.inference.aggregate import aggregate, fit_autopool_alpha
 from pipeline.io.files import write_json
 
-__all__ = ["song_scores", "song_table", "evaluate_model", "write_evaluation"]
+__all__ = ["song_scores", "song_table", "taggram_columns", "evaluate_model", "write_evaluation"]
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,9 @@ def write_evaluation(
     predictions : mapping
         Paths of the prediction tables of :func:`pipeline.evaluation.predict.predict_split`: keys
         ``eval_songs``, ``eval_windows`` (the evaluated split) and ``valid_songs``,
-        ``valid_windows`` (the validation split, which fits auto-pool).
+        ``valid_windows`` (the validation split, which fits auto-pool); optionally
+        ``eval_chunks`` (:func:`pipeline.evaluation.predict.predict_chunks`): the taggrams
+        of models that score chunks shorter than a window are drawn from it.
     history : Path
         The model's ``history.csv``.
     out_dir : Path
@@ -241,6 +243,7 @@ def write_evaluation(
     _plot_taggrams(
         songs=tables["eval_songs"],
         windows=tables["eval_windows"],
+        chunks=tables.get("eval_chunks"),
         tags=list(tags),
         out_dir=Path(taggram_dir) if taggram_dir else out_dir / "taggrams",
         n_tracks=taggram_tracks,
@@ -258,28 +261,66 @@ def write_evaluation(
     return metrics
 
 
+def taggram_columns(
+    *, track_id: str, windows: pd.DataFrame, chunks: pd.DataFrame | None, tags: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """The columns of a track's taggram, at the model's own resolution.
+
+    Parameters
+    ----------
+    track_id : str
+    windows : pd.DataFrame
+        Window logits (:func:`pipeline.evaluation.predict.predict_split`).
+    chunks : pd.DataFrame or None
+        Chunk probabilities (:func:`pipeline.evaluation.predict.predict_chunks`); used when
+        it has rows for the track.
+
+    Returns
+    -------
+    probabilities : np.ndarray, shape (n_columns, n_tags)
+    start_s : np.ndarray, shape (n_columns,)
+        Start of each column in the track, seconds.
+    column_s : float or None
+        The chunk length; None for windows (each spans to the next window's start).
+    """
+    tags = list(tags)
+    own = None if chunks is None else chunks[chunks["track_id"] == track_id]
+    if own is not None and len(own):
+        own = own.sort_values("chunk")
+        length = float((own["end_s"] - own["start_s"]).max())
+        return own[tags].to_numpy(np.float64), own["start_s"].to_numpy(np.float64), length
+    part = windows[windows["track_id"] == track_id].sort_values("window")
+    probabilities = 1.0 / (1.0 + np.exp(-part[tags].to_numpy(np.float64)))
+    return probabilities, part["start_s"].to_numpy(np.float64), None
+
+
 def _plot_taggrams(
     *,
     songs: pd.DataFrame,
     windows: pd.DataFrame,
+    chunks: pd.DataFrame | None,
     tags: list[str],
     out_dir: Path,
     n_tracks: int,
     title: str,
 ) -> None:
-    """Taggrams (window probabilities over time) of the first few songs, in song order."""
+    """Taggrams of the first few songs, in song order: chunk probabilities over time for
+    models that score chunks shorter than a window (``chunks``), window probabilities for
+    the others."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("taggram_*.png"):
         old.unlink()
     if windows.empty or n_tracks == 0:
         return
     for i, track_id in enumerate(songs["track_id"].iloc[:n_tracks]):
-        part = windows[windows["track_id"] == track_id].sort_values("window")
-        probabilities = 1.0 / (1.0 + np.exp(-part[tags].to_numpy(np.float64)))
+        probabilities, starts, cell_s = taggram_columns(
+            track_id=str(track_id), windows=windows, chunks=chunks, tags=tags
+        )
         plot_taggram(
             probabilities=probabilities,
-            window_start_s=part["start_s"].to_numpy(np.float64),
+            window_start_s=starts,
             tags=tags,
             out_png=out_dir / f"taggram_{i}.png",
             title=f"{title}: {track_id}",
+            window_hop_s=cell_s,
         )

@@ -225,7 +225,7 @@ def plot_taggram(
     )
     ax.set_yticks(np.arange(n_tags) + 0.5, [str(t) for t in tags])
     ax.invert_yaxis()
-    ax.set_xlabel("time (s, window start)")
+    ax.set_xlabel("time in the track (s; each cell from its start to the next)")
     ax.set_title(title)
     fig.colorbar(mesh, ax=ax, label="probability", fraction=0.05, pad=0.02)
     _save(fig, out_png)

@@ -24,11 +24,20 @@ import zarr
 from pipeline.errors import PipelineError
 from pipeline.features.index import split_tracks
 from pipeline.features.windows import audio_frames
+from pipeline.inference.chunks import chunk_resolution, chunk_taggram, merge_chunks
 from pipeline.inference.loading import load_tagger
 from pipeline.inference.registry import Tagger
 from pipeline.io.store import FeatureStore
 
-__all__ = ["predict_split", "embed_tracks", "embedding_matrix", "SONG_KEYS", "WINDOW_KEYS"]
+__all__ = [
+    "predict_split",
+    "predict_chunks",
+    "embed_tracks",
+    "embedding_matrix",
+    "SONG_KEYS",
+    "WINDOW_KEYS",
+    "CHUNK_KEYS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +45,8 @@ log = logging.getLogger(__name__)
 SONG_KEYS = ("track_id", "labels")
 #: Non-tag columns of the window table (before the tag columns).
 WINDOW_KEYS = ("track_id", "window", "start_s")
+#: Non-tag columns of the chunk table (before the tag columns).
+CHUNK_KEYS = ("track_id", "window", "chunk", "start_s", "end_s")
 
 #: Windows scored per call for window-level taggers.
 _BLOCK_WINDOWS = 64
@@ -108,6 +119,73 @@ def predict_split(
         window_table["track_id"] = window_table["track_id"].astype(object)
         window_table["window"] = window_table["window"].astype(np.int64)
     return songs, window_table
+
+
+def predict_chunks(
+    *,
+    checkpoint: Path,
+    index: pd.DataFrame,
+    split: str = "test",
+    n_tracks: int = 3,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """The taggrams at the model's own resolution of the first tracks of a split.
+
+    Parameters
+    ----------
+    checkpoint : Path
+    index : pd.DataFrame
+        The feature set's ``index.parquet``.
+    split : str
+    n_tracks : int
+        The first ``n_tracks`` tracks of the split, in the order of :func:`predict_split`'s
+        song table (the tracks the evaluation draws as taggrams).
+    device : str
+
+    Returns
+    -------
+    pd.DataFrame
+        One row per chunk: :data:`CHUNK_KEYS` (``start_s`` and ``end_s`` in seconds of the
+        track) and one probability column per tag; no rows when the model scores whole windows
+        only (:func:`pipeline.inference.chunks.chunk_resolution` is None).
+    """
+    tagger = load_tagger(Path(checkpoint), device=device)
+    tables = []
+    if chunk_resolution(tagger) is not None and n_tracks > 0:
+        tracks = split_tracks(index, split=split).iloc[:n_tracks]
+        for row in tracks.itertuples():
+            windows, starts = _open_store(str(row.store), tagger=tagger)
+            track_starts = np.asarray(starts[row.start : row.stop], dtype=np.float64)
+            valid = audio_frames(
+                starts_s=track_starts, duration_s=float(row.duration_s), features=tagger.features
+            )
+            taggram = merge_chunks(
+                [
+                    chunk_taggram(
+                        tagger,
+                        np.asarray(windows[row.start : row.stop]),
+                        valid_frames=valid,
+                        window_start_s=track_starts,
+                    )
+                ]
+            )
+            table = pd.DataFrame(taggram.probs, columns=tagger.tags)
+            end = np.minimum(taggram.start_s + taggram.chunk_s, float(row.duration_s))
+            keys = {
+                "track_id": str(row.track_id),
+                "window": taggram.window,
+                "chunk": np.arange(len(table)),
+                "start_s": taggram.start_s,
+                "end_s": np.maximum(end, taggram.start_s),
+            }
+            tables.append(pd.concat([pd.DataFrame(keys), table], axis=1))
+    if tables:
+        return pd.concat(tables, ignore_index=True)
+    empty = pd.DataFrame({c: pd.Series(dtype=float) for c in [*CHUNK_KEYS, *tagger.tags]})
+    empty["track_id"] = empty["track_id"].astype(object)
+    for column in ("window", "chunk"):
+        empty[column] = empty[column].astype(np.int64)
+    return empty
 
 
 def _open_store(store: str, *, tagger: Tagger) -> tuple[zarr.Array, np.ndarray]:

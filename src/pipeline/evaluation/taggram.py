@@ -1,4 +1,5 @@
-"""Taggram files: per-window probabilities as CSV and PNG."""
+"""Taggram files: per-window (or, for models that score shorter chunks, per-chunk)
+probabilities as CSV and PNG, with the time in seconds of the track."""
 
 from __future__ import annotations
 
@@ -21,31 +22,44 @@ __all__ = ["write_taggram"]
 def write_taggram(
     result: TagResult, *, csv_path: str | Path, png_path: str | Path | None, title: str
 ) -> None:
-    """A file's taggram as CSV (and PNG).
+    """A file's taggram as CSV (and PNG), at the model's own resolution.
 
     Parameters
     ----------
     result : TagResult
     csv_path : str or Path
-        Columns ``window, start_s`` and one probability column per tag; one row per window
-        (n_windows x (2 + n_tags)).
+        Window models: columns ``window, start_s`` and one probability column per tag, one
+        row per window (n_windows x (2 + n_tags)). Models that score chunks shorter than a
+        window (``result.chunk_probs``): columns ``window, chunk, start_s, end_s`` and the
+        tags, one row per chunk, ``start_s`` / ``end_s`` in seconds of the file.
     png_path : str or Path, optional
         :func:`pipeline.evaluation.plots.plot_taggram` of the same probabilities.
     title : str
         Of the plot.
     """
-    table = pd.DataFrame(result.window_probs, columns=result.tags)
-    table.insert(0, "start_s", result.window_start_s)
-    table.insert(0, "window", np.arange(result.n_windows))
+    probs, start_s, chunk_s = result.taggram()
+    table = pd.DataFrame(probs, columns=result.tags)
+    if chunk_s is None:
+        table.insert(0, "start_s", result.window_start_s)
+        table.insert(0, "window", np.arange(result.n_windows))
+    else:
+        table.insert(0, "end_s", np.minimum(start_s + chunk_s, result.duration_s))
+        table.insert(0, "start_s", start_s)
+        table.insert(0, "chunk", np.arange(len(start_s)))
+        table.insert(0, "window", result.chunk_window)
     csv_path = Path(csv_path)
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(csv_path, index=False, float_format="%.6g")
     if png_path is not None:
+        if chunk_s is None:
+            cell_s = None if result.n_windows > 1 else result.duration_s or None
+        else:
+            cell_s = chunk_s
         plot_taggram(
-            probabilities=result.window_probs,
-            window_start_s=result.window_start_s,
+            probabilities=probs,
+            window_start_s=start_s,
             tags=result.tags,
             out_png=png_path,
             title=title,
-            window_hop_s=None if result.n_windows > 1 else result.duration_s or None,
+            window_hop_s=cell_s,
         )

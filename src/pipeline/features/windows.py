@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import zarr
 
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, check_int
 from pipeline.features.settings import FeatureSettings
 
 __all__ = [
     "audio_frames",
+    "chunk_grid",
     "crop_starts",
     "normaliser",
     "pool_sequence",
@@ -97,6 +98,39 @@ def crop_starts(*, valid_frames: np.ndarray, crop_frames: int, n_chunks: int) ->
     last = np.maximum(np.asarray(valid_frames, dtype=np.int64) - crop_frames, 0)  # (n,)
     steps = np.linspace(0.0, 1.0, n_chunks) if n_chunks > 1 else np.zeros(1)
     return np.round(last[:, None] * steps[None, :]).astype(np.int64)
+
+
+def chunk_grid(*, valid_frames: np.ndarray, chunk_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Consecutive chunks covering each window's audio frames (a taggram at a crop model's
+    own resolution).
+
+    A window with ``v`` frames of audio gets ``ceil(v / chunk_frames)`` chunks starting at
+    ``0, c, 2c, ...``; the last one, when it would run past the audio, starts at ``v - c``
+    instead, so that every chunk holds audio only (it then overlaps the one before). A
+    window with less audio than one chunk gets one chunk at 0.
+
+    Parameters
+    ----------
+    valid_frames : np.ndarray, shape (n_windows,)
+        Frames holding audio (:func:`audio_frames`).
+    chunk_frames : int
+        Chunk length (the model's crop length), >= 1.
+
+    Returns
+    -------
+    window : np.ndarray, shape (n_chunks,), int64
+        The window of each chunk (chunks in window order, then time order).
+    start : np.ndarray, shape (n_chunks,), int64
+        First frame of each chunk in its window.
+    """
+    check_int("chunk_frames", chunk_frames, minimum=1, error=PipelineError)
+    valid = np.maximum(np.asarray(valid_frames, dtype=np.int64), 1)  # (n,)
+    counts = -(-valid // chunk_frames)  # ceil
+    window = np.repeat(np.arange(len(valid)), counts)
+    first = np.repeat(np.cumsum(counts) - counts, counts)
+    start = (np.arange(len(window)) - first) * chunk_frames
+    last = np.maximum(valid - chunk_frames, 0)[window]
+    return window, np.minimum(start, last).astype(np.int64)
 
 
 def normaliser(stats: Mapping[str, Any], *, n_bins: int) -> tuple[np.ndarray, np.ndarray]:

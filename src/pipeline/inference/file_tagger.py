@@ -35,6 +35,7 @@ from pipeline.errors import AudioError, ConfigError, PipelineError
 from pipeline.features.extractors import make_extractor
 from pipeline.features.windows import audio_frames
 from pipeline.inference.aggregators import SONG_AGGREGATORS, aggregator_key
+from pipeline.inference.chunks import ChunkTaggram, chunk_resolution, chunk_taggram, merge_chunks
 from pipeline.inference.registry import Tagger
 from pipeline.inference.streaming import (
     BATCH_SAMPLES,
@@ -65,6 +66,11 @@ class FileTagger:
     batch_windows : int, optional
         Windows per feature and model call; default 4 windows of 29.1 s at 16 kHz (more for
         shorter windows, at most 64).
+    chunks : bool
+        Also compute the taggram at the model's own resolution (``TagResult.chunk_probs``)
+        when the model scores chunks shorter than a window
+        (:func:`pipeline.inference.chunks.chunk_resolution`); it runs the model once more
+        per chunk, so it is off unless a taggram is wanted.
 
     Raises
     ------
@@ -79,6 +85,7 @@ class FileTagger:
         embed: bool = False,
         max_duration_s: float | None = None,
         batch_windows: int | None = None,
+        chunks: bool = False,
     ) -> None:
         if max_duration_s is not None and not max_duration_s > 0:
             raise ConfigError(f"max_duration_s: {max_duration_s!r} must be > 0")
@@ -86,6 +93,7 @@ class FileTagger:
             raise ConfigError(f"batch_windows: {batch_windows!r} must be >= 1")
         self.tagger = tagger
         self.embed = embed
+        self.chunks = chunks and chunk_resolution(tagger) is not None
         self.features = tagger.features
         self.window = dataclasses.replace(
             tagger.features.window,
@@ -167,6 +175,7 @@ class FileTagger:
             embed=self.embed,
         )
         probs: list[np.ndarray] = []
+        chunks: list[ChunkTaggram] = []
         embeddings: list[np.ndarray] = []
         starts: list[np.ndarray] = []
         row = 0
@@ -192,6 +201,16 @@ class FileTagger:
                 )
             )
             probs.append(sigmoid(logits))
+            if self.chunks:  # the taggram at the model's own resolution
+                chunks.append(
+                    chunk_taggram(
+                        self.tagger,
+                        windows,
+                        valid_frames=valid,
+                        window_start_s=batch_starts,
+                        first_window=row,
+                    )
+                )
             starts.append(batch_starts)
             if embedded is not None:
                 embeddings.append(np.asarray(embedded, dtype=np.float32))
@@ -201,6 +220,7 @@ class FileTagger:
             return self._reread(path, start=start, stop=stop, duration_s=duration_s)
 
         song, embedding = aggregator.finish(n_windows=row, reread=reread)
+        taggram = merge_chunks(chunks) if chunks else None
         result = TagResult(
             path=str(path),
             tags=list(self.tagger.tags),
@@ -214,6 +234,10 @@ class FileTagger:
             embedding=None if embedding is None else np.asarray(embedding, dtype=np.float32),
             window_embeddings=np.concatenate(embeddings) if embeddings else None,
             elapsed_s=time.perf_counter() - t0,
+            chunk_probs=None if taggram is None else taggram.probs,
+            chunk_start_s=None if taggram is None else taggram.start_s,
+            chunk_window=None if taggram is None else taggram.window,
+            chunk_s=None if taggram is None else taggram.chunk_s,
         )
         result.check_finite()
         return result

@@ -24,6 +24,7 @@ import torch
 from pipeline.errors import PipelineError
 from pipeline.features.settings import FeatureSettings
 from pipeline.features.windows import (
+    chunk_grid,
     crop_starts,
     hop_frames,
     middle_block,
@@ -297,6 +298,57 @@ class NetworkTagger:
             return None, sigmoid(logits[0])
         probs = sigmoid(self.predict_windows(windows, valid_frames=valid_frames))
         return probs, probs.mean(axis=0)
+
+    @property
+    def chunk_frames(self) -> int | None:
+        """The model's own time resolution in frames: the crop length of a window model
+        trained on crops shorter than a window; None when it scores whole windows only."""
+        if self.input_kind != "window" or not self.crop_frames:
+            return None
+        return int(self.crop_frames) if self.crop_frames < self.n_frames else None
+
+    def predict_chunks(
+        self, windows: np.ndarray, *, valid_frames: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Logits of consecutive chunks of ``chunk_frames`` (the taggram at the model's
+        resolution; :func:`pipeline.features.windows.chunk_grid` places them).
+
+        Parameters
+        ----------
+        windows : np.ndarray, shape (n_windows, n_bins, n_frames)
+            Stored (raw dB) features.
+        valid_frames : np.ndarray, shape (n_windows,), optional
+
+        Returns
+        -------
+        logits : np.ndarray, shape (n_chunks, n_tags), float32
+        window : np.ndarray, shape (n_chunks,), int64
+            The window of each chunk.
+        start_frame : np.ndarray, shape (n_chunks,), int64
+            The chunk's first frame in its window.
+
+        Raises
+        ------
+        PipelineError
+            The model has no resolution finer than a window (``chunk_frames`` is None).
+        """
+        chunk = self.chunk_frames
+        if chunk is None:
+            raise PipelineError(
+                f"architecture {self.checkpoint['architecture']!r} scores whole windows only; "
+                "it has no chunks"
+            )
+        x, valid = self._prepare(windows, valid_frames)
+        window, start = chunk_grid(valid_frames=valid, chunk_frames=chunk)
+        frames = start[:, None] + np.arange(chunk)[None, :]  # (m, chunk)
+        crops = x[window[:, None], :, frames].transpose(0, 2, 1)  # (m, n_bins, chunk)
+        with torch.no_grad():
+            logits = _chunked(
+                self.model,
+                torch.from_numpy(np.ascontiguousarray(crops)).to(self.device),
+                batch=self.batch_size,
+            )
+        return logits.float().cpu().numpy(), window, start
 
     def embed_windows(
         self, windows: np.ndarray, *, valid_frames: np.ndarray | None = None

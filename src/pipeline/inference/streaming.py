@@ -61,6 +61,15 @@ class TagResult:
     window_embeddings : np.ndarray, shape (n_windows, D), or None
     elapsed_s : float
         Wall time of decoding, features and model.
+    chunk_probs : np.ndarray, shape (n_chunks, n_tags), float32, or None
+        The taggram at the model's own resolution, for models that score chunks shorter
+        than a window (:mod:`pipeline.inference.chunks`); None for the others.
+    chunk_start_s : np.ndarray, shape (n_chunks,), float64, or None
+        Start of each chunk in the file, seconds (increasing).
+    chunk_window : np.ndarray, shape (n_chunks,), int64, or None
+        The window each chunk lies in.
+    chunk_s : float or None
+        Length of a chunk, seconds.
     """
 
     path: str
@@ -75,11 +84,31 @@ class TagResult:
     embedding: np.ndarray | None = None
     window_embeddings: np.ndarray | None = None
     elapsed_s: float = 0.0
+    chunk_probs: np.ndarray | None = None
+    chunk_start_s: np.ndarray | None = None
+    chunk_window: np.ndarray | None = None
+    chunk_s: float | None = None
 
     @property
     def n_windows(self) -> int:
         """Windows the file was cut into."""
         return len(self.window_start_s)
+
+    def taggram(self) -> tuple[np.ndarray, np.ndarray, float | None]:
+        """The taggram at the finest resolution the model has.
+
+        Returns
+        -------
+        probs : np.ndarray, shape (n_columns, n_tags)
+            Chunk probabilities when the model scores chunks, else window probabilities.
+        start_s : np.ndarray, shape (n_columns,)
+            Start of each column in the file, seconds.
+        column_s : float or None
+            Length of a chunk; None for windows (each spans to the next window's start).
+        """
+        if self.chunk_probs is not None and self.chunk_start_s is not None:
+            return self.chunk_probs, self.chunk_start_s, self.chunk_s
+        return self.window_probs, self.window_start_s, None
 
     def check_finite(self) -> None:
         """Refuse probabilities that are NaN or infinite (they are never printed as tags).
@@ -91,7 +120,12 @@ class TagResult:
         """
         windows = np.asarray(self.window_probs, dtype=np.float64)  # (n_windows, n_tags)
         bad = np.logical_not(np.isfinite(windows).reshape(len(windows), -1).all(axis=1))
-        if bad.any() or not np.isfinite(np.asarray(self.song_probs, dtype=np.float64)).all():
+        chunks = np.zeros(1) if self.chunk_probs is None else np.asarray(self.chunk_probs)
+        if (
+            bad.any()
+            or not np.isfinite(np.asarray(self.song_probs, dtype=np.float64)).all()
+            or not np.isfinite(chunks.astype(np.float64)).all()
+        ):
             raise PipelineError(
                 f"{str(self.path)!r}: the model's probabilities are not finite (NaN or "
                 f"infinity) in {int(bad.sum())} of {bad.size} windows: not tagged"
