@@ -56,11 +56,11 @@ TINY_CONFIG = {
     },
     "extraction": {"threads": 1},
     "models": {
-        "fcn": {
+        "fcn": {  # trained on 48-frame crops: its taggrams are per chunk
             "architecture": "fcn",
             "features": "logmel",
             "hparams": {"width": 2},
-            "train": {"epochs": 2, "batch_size": 4},
+            "train": {"epochs": 2, "batch_size": 4, "crop_frames": 48},
             "threads": 1,
         },
         "lstm": {
@@ -76,6 +76,7 @@ TINY_CONFIG = {
             "hparams": {"codebook_size": 8, "hidden": 8},
             "train": {"epochs": 2, "batch_size": 4},
             "threads": 1,
+            "seeds": [0, 1],  # two runs, one leaderboard row
         },
         "fcn_lstm": {
             "architecture": "embedding_lstm",
@@ -248,6 +249,36 @@ def test_models_trained_evaluated_and_ranked(workdir: Path) -> None:
     assert set(fcn["aggregations"]) == {"mean", "max", "autopool"}
 
 
+def test_uncertainty_seeds_and_chunk_taggrams(workdir: Path) -> None:
+    """Bootstrap intervals per row, the paired test in words, the plot; a model with two
+    seeds is two runs and one row; a crop model's evaluation taggram is per chunk."""
+    results = workdir / "results"
+    board = pd.read_csv(results / "leaderboard.csv")
+    for metric in ("macro_roc_auc", "macro_pr_auc"):
+        low, high = board[f"{metric}_ci_low"], board[f"{metric}_ci_high"]
+        known = board[metric].notna()
+        assert (low[known] <= board[metric][known] + 1e-12).all()
+        assert (board[metric][known] <= high[known] + 1e-12).all()
+    markdown = (results / "leaderboard.md").read_text()
+    assert "tiny: The difference in macro ROC-AUC between" in markdown
+    assert "significant at 95 % (p = " in markdown
+    assert (results / "leaderboard.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bof = board.set_index("model").loc["bof"]
+    assert bof["n_seeds"] == 2 and np.isfinite(bof["macro_roc_auc_std"])
+    runs = [json.loads((results / f"tiny/models/{m}/evaluation/metrics.json").read_text())
+            for m in ("bof", "bof_seed1")]  # fmt: skip
+    mean = np.mean([r["aggregations"]["model"]["macro_roc_auc"] for r in runs])
+    assert bof["macro_roc_auc"] == pytest.approx(mean)
+    chunks = pd.read_parquet(results / "tiny/models/fcn/predictions/eval_chunks.parquet")
+    songs = pd.read_parquet(results / "tiny/models/fcn/predictions/eval_songs.parquet")
+    assert set(chunks["track_id"]) == {songs["track_id"].iloc[0]}  # taggram_tracks: 1
+    assert (chunks["end_s"] - chunks["start_s"]).max() == pytest.approx(48 * 256 / 16000)
+    assert pd.read_parquet(results / "tiny/models/lstm/predictions/eval_chunks.parquet").empty
+    retrieval = pd.read_csv(results / "retrieval.csv")
+    tagger = retrieval[retrieval["space"] != "random"]
+    assert (tagger["map@5_ci_low"] <= tagger["map@5"] + 1e-12).all()
+
+
 def test_retrieval_fewshot_and_collections(workdir: Path) -> None:
     """Similarity index and retrieval table, few-shot table, batch-tagged collections."""
     from pipeline.retrieval.similarity import load_index
@@ -326,3 +357,4 @@ def test_snakemake_report(workdir: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     html = (workdir / "report.html").read_text(errors="replace")
     assert "Leaderboard" in html and "Taggrams" in html
+    assert "leaderboard.png" in html

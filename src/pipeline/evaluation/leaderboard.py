@@ -37,6 +37,7 @@ from pipeline.features.settings import FeatureSettings
 from pipeline.io.files import read_json
 
 __all__ = [
+    "RunScores",
     "leaderboard_row",
     "merge_seeds",
     "row_uncertainty",
@@ -84,7 +85,7 @@ def leaderboard_row(
 
 
 @dataclass(frozen=True)
-class _Scores:
+class RunScores:
     """One run's song scores on the evaluated split (``evaluation/scores.parquet``)."""
 
     track_ids: np.ndarray  # (n,) str
@@ -92,7 +93,7 @@ class _Scores:
     y_score: np.ndarray  # (n, n_tags)
 
     @classmethod
-    def read(cls, path: str | Path) -> _Scores:
+    def read(cls, path: str | Path) -> RunScores:
         table = pd.read_parquet(path)
         if "track_id" not in table or "labels" not in table:
             raise PipelineError(f"{str(path)!r}: a scores table needs track_id and labels columns")
@@ -114,7 +115,7 @@ class _Scores:
         return np.asarray(where)
 
 
-def _common_tracks(runs: Sequence[_Scores]) -> np.ndarray:
+def _common_tracks(runs: Sequence[RunScores]) -> np.ndarray:
     """Track ids scored by every run, sorted (the resampling is over this list)."""
     common = set(runs[0].track_ids)
     for run in runs[1:]:
@@ -123,7 +124,7 @@ def _common_tracks(runs: Sequence[_Scores]) -> np.ndarray:
 
 
 def _resampled(
-    runs: Sequence[_Scores], *, tracks: np.ndarray, settings: BootstrapSettings
+    runs: Sequence[RunScores], *, tracks: np.ndarray, settings: BootstrapSettings
 ) -> tuple[np.ndarray, np.ndarray]:
     """Macro ROC-AUC and PR-AUC of each resample of ``tracks``, averaged over the runs
     (seeds) of one model, every run scored on the same resampled tracks.
@@ -143,7 +144,7 @@ def _resampled(
 
 
 def row_uncertainty(
-    runs: Sequence[_Scores], *, settings: BootstrapSettings
+    runs: Sequence[RunScores], *, settings: BootstrapSettings
 ) -> dict[str, float | int]:
     """Bootstrap intervals of one leaderboard row (all its seeds' runs).
 
@@ -159,7 +160,7 @@ def row_uncertainty(
         raise PipelineError("the runs of a leaderboard row share no evaluated track")
     roc, pr = _resampled(runs, tracks=tracks, settings=settings)
     out: dict[str, float | int] = {}
-    for name, values in (("macro_roc_auc", roc), ("macro_pr_auc", pr)):
+    for name, values in zip(CI_METRICS, (roc, pr), strict=True):
         out[f"{name}_ci_low"], out[f"{name}_ci_high"] = interval(
             values, confidence=settings.confidence
         )
@@ -170,7 +171,7 @@ def row_uncertainty(
 def compare_top_two(
     *,
     names: tuple[str, str],
-    runs: tuple[Sequence[_Scores], Sequence[_Scores]],
+    runs: tuple[Sequence[RunScores], Sequence[RunScores]],
     points: tuple[float, float],
     settings: BootstrapSettings,
 ) -> dict[str, Any]:
@@ -233,7 +234,8 @@ def merge_seeds(
         Rows in first-seen order. When any model has several seeds, every row gets
         ``n_seeds`` and, per metric of :data:`SEED_METRICS`, the mean over its seeds in the
         metric's column and the (sample, ``ddof=1``) standard deviation in ``<metric>_std``
-        (NaN for a single seed); ``train_time_s`` is summed over the seeds.
+        (NaN for a single seed); ``train_time_s`` is summed over the seeds; the other
+        columns (parameters, best epoch, ...) are those of the model's first seed.
     """
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for row in rows:
@@ -295,10 +297,10 @@ def write_leaderboard_from(
     notes: list[str] = []
     if scores is not None:
         settings = BootstrapSettings.from_dict(dict(bootstrap or {}))
-        runs: dict[tuple[str, str], list[_Scores]] = {}
+        runs: dict[tuple[str, str], list[RunScores]] = {}
         for (dataset, model), path in zip(pairs, scores, strict=True):
             key = (dataset, seeds_of.get(model, model))
-            runs.setdefault(key, []).append(_Scores.read(path))
+            runs.setdefault(key, []).append(RunScores.read(path))
         for row in merged:
             row.update(row_uncertainty(runs[(row["dataset"], row["model"])], settings=settings))
         notes = _comparisons(merged, runs=runs, settings=settings)
@@ -335,7 +337,7 @@ def write_leaderboard_from(
 def _comparisons(
     rows: Sequence[dict[str, Any]],
     *,
-    runs: Mapping[tuple[str, str], Sequence[_Scores]],
+    runs: Mapping[tuple[str, str], Sequence[RunScores]],
     settings: BootstrapSettings,
 ) -> list[str]:
     """The paired test of the top two rows (by macro ROC-AUC) of each dataset, in words; the
