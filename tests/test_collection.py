@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.collection import (
+    AUDIO_PATTERNS,
     FAILURE_COLUMNS,
     TABLE_KEYS,
     list_folder,
@@ -34,6 +35,7 @@ from pipeline.retrieval.similarity import METADATA_KEY, load_index
 from tests.helpers.audio import write_audio, write_music_folder
 from tests.helpers.bad_inputs import BAD_AUDIO, call_with_deadline, write_bad_audio
 from tests.helpers.checkpoints import random_network_checkpoint
+from tests.helpers.config import SCHEMA
 from tests.helpers.synthetic import TAGS
 
 
@@ -61,6 +63,12 @@ def test_list_folder_finds_audio_recursively(folder: Path) -> None:
     assert list(tracks["path"]) == [str(folder / t) for t in tracks["track_id"]]
     flac = list_folder(root=str(folder), patterns=["*.FLAC"])  # patterns in any case
     assert list(flac["track_id"]) == ["b/two.flac"]
+
+
+def test_default_patterns_are_the_schema_default() -> None:
+    schema = SCHEMA["$defs"]["collection"]["properties"]
+    assert list(AUDIO_PATTERNS) == schema["patterns"]["default"]
+    assert {"*.m4a", "*.wma", "*.aac"} <= set(AUDIO_PATTERNS)  # FFmpeg decodes them
 
 
 def test_list_folder_errors(folder: Path) -> None:

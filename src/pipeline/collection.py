@@ -52,7 +52,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: File name patterns a folder collection lists by default.
-AUDIO_PATTERNS = ("*.mp3", "*.wav", "*.flac", "*.ogg", "*.opus", "*.m4a", "*.aiff", "*.aif")
+#: ``.m4a`` (AAC, ALAC), ``.wma`` and ``.aac`` are decoded by the fallback decoder (FFmpeg).
+AUDIO_PATTERNS = (
+    *("*.mp3", "*.wav", "*.flac", "*.ogg", "*.opus", "*.m4a", "*.aiff", "*.aif"),
+    *("*.wma", "*.aac"),
+)
 #: Columns of the table before the tag columns (``embedding`` comes last).
 TABLE_KEYS = ("track_id", "path", "duration_s", "n_windows", "top_tags")
 FAILURE_COLUMNS = ["track_id", "path", "error"]
