@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from pipeline.datasets.manifest import assign_shards
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.inference.file_tagger import FileTagger
+from pipeline.io.progress import Progress
 from pipeline.retrieval.similarity import index_metadata, write_with_metadata
 
 __all__ = [
@@ -189,13 +190,16 @@ def tag_files(
     probs: list[np.ndarray] = []
     embeddings: list[np.ndarray] = []
     failures: list[dict] = []
+    progress = Progress(total=len(tracks), name="tag", unit="files", logger=log)
     for track_id, path in zip(tracks["track_id"], tracks["path"], strict=True):
         try:
             result = file_tagger.tag(path)
         except PipelineError as exc:  # AudioError included: record it, go on
             log.warning("%s: %s", path, exc)
             failures.append({"track_id": str(track_id), "path": str(path), "error": str(exc)})
+            progress.advance()
             continue
+        progress.advance(audio_s=float(result.duration_s))
         rows.append(
             {
                 "track_id": str(track_id),
@@ -211,6 +215,7 @@ def tag_files(
     dim = None
     if file_tagger.embed:
         dim = len(embeddings[0]) if embeddings else _embedding_dim(file_tagger)
+    progress.close()
     log.info("tagged %d files, %d failed", len(rows), len(failures))
     table = _table(rows=rows, tags=tags, probs=probs, embeddings=embeddings, dim=dim)
     return table, pd.DataFrame(failures, columns=FAILURE_COLUMNS)
