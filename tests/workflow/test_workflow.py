@@ -326,3 +326,6 @@ def test_snakemake_report(workdir: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     html = (workdir / "report.html").read_text(errors="replace")
     assert "Leaderboard" in html and "Taggrams" in html
+    # the landing page summarises the leaderboard (rule summarise_leaderboard)
+    assert (workdir / "results" / "leaderboard_summary.rst").is_file()
+    assert "Leaderboard summary" in html and "Best macro ROC-AUC" in html
