@@ -158,6 +158,22 @@ def unknown_codec_wav(folder: Path) -> Path:
     return path
 
 
+def garbled_m4a(folder: Path) -> Path:
+    """:func:`aac_m4a` with seeded random bytes over its audio data (the ``mdat`` box), the
+    container intact (``garbled.m4a``): FFmpeg opens it and decodes none of its packets."""
+    clean = aac_m4a(folder / "for_garbling")
+    data = bytearray(clean.read_bytes())
+    clean.unlink()
+    clean.parent.rmdir()
+    at = data.find(b"mdat")
+    size = int.from_bytes(data[at - 4 : at], "big")  # the box's size includes its header
+    noise = np.random.default_rng(5).integers(0, 256, size - 8, dtype=np.uint8)
+    data[at + 4 : at - 4 + size] = noise.tobytes()
+    path = folder / "garbled.m4a"
+    path.write_bytes(bytes(data))
+    return path
+
+
 def video_only_m4a(folder: Path) -> Path:
     """An MPEG-4 file holding one short video stream and no audio (``clip.m4a``)."""
     import av  # the fallback decoder's library: a dependency of the pipeline
@@ -265,6 +281,9 @@ BAD_AUDIO: dict[str, BadAudio] = {
     "random_bytes": BadAudio(random_bytes_wav, "error", "not a readable audio file (a '.wav' file"),
     "unknown_codec": BadAudio(
         unknown_codec_wav, "error", "the 'wav' container holds an audio stream in a codec FFmpeg"
+    ),
+    "garbled_m4a": BadAudio(
+        garbled_m4a, "error", "no audio samples in the file (FFmpeg decoded none of its 'aac'"
     ),
     "video_only_m4a": BadAudio(
         video_only_m4a, "error", "container holds no audio stream (streams: video)"

@@ -270,7 +270,7 @@ BAD_WARNINGS = sorted(k for k, case in BAD_AUDIO.items() if case.outcome == "war
 def test_the_bad_inputs_cover_both_outcomes() -> None:
     assert len(BAD_ERRORS) >= 15
     assert BAD_WARNINGS == ["aac_m4a", "corrupt_burst_mp3", "truncated_flac"]
-    assert {"unknown_codec", "video_only_m4a"} <= set(BAD_ERRORS)  # nobody reads them
+    assert {"unknown_codec", "video_only_m4a", "garbled_m4a"} <= set(BAD_ERRORS)  # unreadable
 
 
 @pytest.mark.parametrize("kind", BAD_ERRORS)
