@@ -30,8 +30,8 @@ def test_best_model_runner_up_and_gap_per_dataset() -> None:
     text = leaderboard_summary(_table())
     demo, gtzan = text.split("Dataset ``demo``")[1].split("Dataset ``gtzan``")
     assert (
-        "3 model(s) evaluated on the ``test`` split (mean aggregation). Best macro ROC-AUC: "
-        "``musicnn`` with 0.837 (macro PR-AUC 0.450), ahead of ``fcn`` with 0.808 "
+        "3 model(s) evaluated on the ``test`` split. Best macro ROC-AUC: ``musicnn`` with "
+        "0.837 (macro PR-AUC 0.450, mean aggregation), ahead of ``fcn`` with 0.808 "
         "(a difference of 0.029)." in " ".join(demo.split())
     )
     rows = [line.strip() for line in demo.splitlines() if line.strip().startswith("* - ``")]

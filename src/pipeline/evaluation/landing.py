@@ -66,11 +66,10 @@ def leaderboard_summary(table: pd.DataFrame) -> str:
         rows = rows.sort_values(["_auc", "model"], ascending=[False, True], na_position="last")
         lines += _heading(f"Dataset ``{dataset}``", "~")
         best = rows.iloc[0]
-        split, aggregation = best["split"], best["aggregation"]
         text = (
-            f"{len(rows)} model(s) evaluated on the ``{split}`` split ({aggregation} "
-            f"aggregation). Best macro ROC-AUC: ``{best['model']}`` with "
-            f"{_score(best['macro_roc_auc'])} (macro PR-AUC {_score(best['macro_pr_auc'])})"
+            f"{len(rows)} model(s) evaluated on the ``{best['split']}`` split. Best macro "
+            f"ROC-AUC: ``{best['model']}`` with {_score(best['macro_roc_auc'])} (macro PR-AUC "
+            f"{_score(best['macro_pr_auc'])}, {best['aggregation']} aggregation)"
         )
         if len(rows) > 1:
             second = rows.iloc[1]
