@@ -89,13 +89,23 @@ def test_a_workflow_model_folder_gives_dataset_and_test_metrics(
 ) -> None:
     folder = tmp_path / "results" / "mydata" / "models" / "fcn"
     shutil.copytree(checkpoints["fcn"].parent, folder)
-    metrics = {"split": "test", "aggregation": "mean", "n_tracks": 9, "macro_roc_auc": 0.75}
-    metrics |= {"macro_pr_auc": None, "micro_roc_auc": 0.5, "micro_pr_auc": 0.25}
+    mean = {"n_tracks": 9, "n_tags_evaluated": 2, "macro_roc_auc": 0.75, "macro_pr_auc": None}
+    mean |= {"micro_roc_auc": 0.5, "micro_pr_auc": 0.25, "skipped_tags": []}
+    metrics = {  # as pipeline.evaluation.evaluate writes it
+        "split": "test",
+        "aggregation": "mean",
+        "aggregations": {"mean": mean, "max": {**mean, "macro_roc_auc": 0.5}},
+        "n_tracks": 9,
+    }
     (folder / "evaluation").mkdir()
     (folder / "evaluation" / "metrics.json").write_text(json.dumps(metrics))
     info = _info_json(folder / "checkpoint.pt", capsys)
     assert info["training"]["dataset"] == "mydata"
-    assert info["metrics"] == metrics
+    assert info["metrics"] == {
+        "split": "test",
+        "aggregation": "mean",
+        **{k: v for k, v in mean.items() if k != "skipped_tags"},
+    }
     assert main(["info", str(folder / "checkpoint.pt")]) == EXIT_OK
     text = capsys.readouterr().out
     assert "dataset mydata" in text and "macro_roc_auc 0.7500, macro_pr_auc n/a" in text

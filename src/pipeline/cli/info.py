@@ -20,7 +20,8 @@ What it reports (the keys of ``--json``):
 ``training``       ``dataset`` (from the folder, or null), ``train_config`` and, from
                    ``train_summary.json``, the training tracks, labels, epochs and time
 ``selection``      how the saved epoch was chosen (criterion, epoch, value)
-``metrics``        the test metrics of ``evaluation/metrics.json`` (null when absent)
+``metrics``        the test metrics of ``evaluation/metrics.json`` (split, the reported
+                   aggregation and its averages; null when absent)
 ``frozen_network`` the network an embedding model reads (``source``: its weights or random)
 ``licences``       every licence the checkpoint names for pretrained weights or encoders,
                    ``[{"where": key path, "licence": text}]``; empty when there is none
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -59,11 +61,11 @@ SUMMARY_KEYS = (
     "device",
     "params",
 )
-#: Keys of metrics.json shown under ``metrics``.
+#: Keys of metrics.json's reported aggregation (``aggregations[aggregation]``) shown under
+#: ``metrics``, after its ``split`` and ``aggregation``.
 METRIC_KEYS = (
-    "split",
-    "aggregation",
     "n_tracks",
+    "n_tags_evaluated",
     "macro_roc_auc",
     "macro_pr_auc",
     "micro_roc_auc",
@@ -119,6 +121,17 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _test_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The reported aggregation's metrics of an evaluation's ``metrics.json``."""
+    aggregation = metrics.get("aggregation")
+    reported = metrics.get("aggregations", {}).get(aggregation, {})
+    return {
+        "split": metrics.get("split"),
+        "aggregation": aggregation,
+        **{k: reported.get(k) for k in METRIC_KEYS},
+    }
+
+
 def _dataset_of(path: Path) -> str | None:
     """``<dataset>`` of ``.../<dataset>/models/<model>/checkpoint.pt``, else None."""
     parts = path.resolve().parts
@@ -167,7 +180,7 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
         "features": checkpoint["features"],
         "training": training,
         "selection": checkpoint.get("selection"),
-        "metrics": None if metrics is None else {k: metrics.get(k) for k in METRIC_KEYS},
+        "metrics": None if metrics is None else _test_metrics(metrics),
         "frozen_network": frozen,
         "licences": _licences({k: v for k, v in checkpoint.items() if k != "state_dict"}),
     }
@@ -175,9 +188,12 @@ def checkpoint_info(path: str | Path) -> dict[str, Any]:
 
 
 def _number(value: Any) -> str:
+    """A number for people: 4 decimals for floats, ``n/a`` for None, NaN or infinity."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "n/a" if value is None else str(value)
-    return f"{value:.4f}" if isinstance(value, float) else f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4f}" if math.isfinite(value) else "n/a"
+    return f"{value:,}"
 
 
 def _settings(values: Mapping[str, Any] | None, *, skip: tuple[str, ...] = ()) -> str:
