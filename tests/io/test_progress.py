@@ -107,6 +107,18 @@ def test_eta_is_unknown_before_the_first_item(caplog: pytest.LogCaptureFixture) 
     assert progress.line().endswith("ETA unknown")
 
 
+def test_without_a_total_the_count_has_no_percentage_nor_eta(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    progress = _progress(caplog, clock, total=0, unit="batches")
+    clock.now += 40
+    progress.advance(2)
+    assert caplog.messages == [
+        "extract shard 3: 2 batches, 0.05 batches/s, elapsed 40 s, ETA unknown"
+    ]
+
+
 def test_the_final_line_can_be_left_out(caplog: pytest.LogCaptureFixture) -> None:
     clock = Clock()
     progress = _progress(caplog, clock, total=2, final=False)

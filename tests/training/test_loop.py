@@ -323,3 +323,9 @@ def test_long_epochs_log_their_progress(
     assert [line.split(", ")[0] for line in lines] == [
         f"tiny epoch 1/1: {k}/3 batches ({100 * k / 3:.1f} %)" for k in (1, 2, 3)
     ]
+    caplog.clear()  # batches without a length (a generator): counted, no total
+    fit(epochs=1, batch_loss=_loss(model, x, y), **{**run, "batches": lambda e: iter(_batches(e))})
+    lines = [m for m in caplog.messages if "batches" in m]
+    assert [line.split(", ")[0] for line in lines] == [
+        f"tiny epoch 1/1: {k} batches" for k in (1, 2, 3)
+    ]

@@ -93,7 +93,8 @@ class Progress:
     Parameters
     ----------
     total : int
-        Items the job will process (tracks, files, batches); 0 or more.
+        Items the job will process (tracks, files, batches); 0 when unknown (the lines then
+        give the count without a total and no ETA).
     name : str
         What the job is, at the start of every line (``extract results/.../3.zarr``).
     logger : logging.Logger
@@ -209,9 +210,12 @@ class Progress:
         """The progress line: done/total, audio hours, rate, real-time factor, elapsed, ETA."""
         now = self._clock() if now is None else now
         elapsed = max(now - self._started, 0.0)
-        parts = [f"{self.done}/{self.total} {self.unit}"]
         if self.total:
-            parts[0] += f" ({100.0 * self.done / self.total:.1f} %)"
+            parts = [
+                f"{self.done}/{self.total} {self.unit} ({100.0 * self.done / self.total:.1f} %)"
+            ]
+        else:
+            parts = [f"{self.done} {self.unit}"]
         if self.audio_s > 0:
             parts.append(f"{self.audio_s / 3600:.2f} h of audio")
         if elapsed > 0:
@@ -228,8 +232,11 @@ class Progress:
         return f"{self.name}: " + ", ".join(parts)
 
     def eta_s(self, *, now: float | None = None) -> float:
-        """Seconds left at the mean rate so far; ``inf`` before the first item, 0 at the end."""
+        """Seconds left at the mean rate so far; ``inf`` before the first item or without a
+        total, 0 at the end."""
         now = self._clock() if now is None else now
+        if not self.total:
+            return math.inf
         left = max(self.total - self.done, 0)
         if not left:
             return 0.0

@@ -381,7 +381,12 @@ def _run_epoch(
     lr = schedule(state.step) if schedule is not None else optimizer.param_groups[0]["lr"]
     bar = tqdm(epoch_batches, desc=desc, unit="batch", disable=not progress, leave=False)
     # A long epoch says how far it is in the log (at most every 30 s; the bar is tqdm's).
-    total = len(epoch_batches) if isinstance(epoch_batches, Sized) else 0
+    total = 0
+    if isinstance(epoch_batches, Sized):
+        try:
+            total = len(epoch_batches)
+        except TypeError:  # a DataLoader over an iterable-style dataset has no length
+            total = 0
     lines = Progress(total=total, name=desc, unit="batches", logger=log, bar=False, final=False)
     for batch in bar:
         if schedule is not None:
