@@ -29,6 +29,7 @@ from tests.helpers.bad_inputs import (
     call_with_deadline,
     corrupt_burst_mp3,
     fifo,
+    garbled_m4a,
     truncated_flac,
     write_bad_audio,
 )
@@ -543,6 +544,16 @@ def test_formats_libsndfile_refuses_decode_through_the_same_path(
     # streamed in 0.25 s blocks, decoded by FFmpeg from the start all the same
     _, streamed = zip(*iter_windows(path=path, settings=settings, block_s=0.25), strict=True)
     np.testing.assert_allclose(np.stack(streamed), windows, atol=1e-6)
+
+
+def test_a_stream_ffmpeg_decodes_nothing_of_is_one_error_without_warnings(
+    tmp_path: Path,
+) -> None:
+    info = DecodeInfo(path="")
+    settings = WindowSettings(length_s=1.0, hop_s=1.0)
+    with pytest.raises(AudioError, match=r"[1-9]\d* undecodable packet\(s\)\)$"):
+        read_windows(path=garbled_m4a(tmp_path), settings=settings, info=info)
+    assert info.warnings == [] and info.decoder == "ffmpeg"
 
 
 def test_truncated_flac_keeps_what_was_written(tmp_path: Path) -> None:

@@ -561,7 +561,13 @@ def iter_windows(
             f"only the first {settings.max_duration_s:g} s were read"
         )
     if n_read == 0:
-        how = f" (FFmpeg decoded none of its {f.fallback.format})" if f.fallback else ""
+        how = ""
+        if f.fallback is not None:  # the error says it all: no "decoded with" warning
+            del info.warnings[: len(f.warnings())]
+            how = (
+                f" (FFmpeg decoded none of its {f.fallback.format}: "
+                f"{f.fallback.skipped_packets} undecodable packet(s))"
+            )
         raise AudioError(f"{str(path)!r}: no audio samples in the file{how}")
     tail = len(buffer)
     min_tail = max(settings.min_tail_s * sr, 1)
