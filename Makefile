@@ -2,7 +2,7 @@
 #   make demo   sets up .venv and runs the whole workflow on the built-in demo data
 #   make test   sets up .venv and runs the test suite
 # Other targets: setup (environment only), lint (ruff, snakefmt, snakemake --lint, mypy,
-# import layers), bench.
+# import layers, config/README.md up to date), bench.
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -37,6 +37,7 @@ lint: setup
 	$(BIN)/snakemake --lint
 	$(BIN)/mypy
 	$(BIN)/python tools/check_layers.py
+	$(BIN)/python tools/config_reference.py --check
 
 bench: setup
 	$(BIN)/python benchmarks/feature_throughput.py

@@ -26,6 +26,10 @@ include: "workflow/rules/retrieval.smk"
 include: "workflow/rules/fewshot.smk"
 
 
+# The landing page of `snakemake --report`: the leaderboard's summary once it is written.
+report: landing_page()
+
+
 rule all:
     default_target: True
     input:

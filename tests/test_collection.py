@@ -8,6 +8,7 @@ The tagger is a network with seeded random weights on the synthetic feature sett
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipeline.collection import (
+    AUDIO_PATTERNS,
     FAILURE_COLUMNS,
     TABLE_KEYS,
     list_folder,
@@ -30,10 +32,12 @@ from pipeline.inference.file_tagger import FileTagger
 from pipeline.inference.loading import load_tagger
 from pipeline.inference.network import NetworkTagger
 from pipeline.io.checkpoint import save_checkpoint
+from pipeline.io.progress import INTERVAL_ENV
 from pipeline.retrieval.similarity import METADATA_KEY, load_index
 from tests.helpers.audio import write_audio, write_music_folder
 from tests.helpers.bad_inputs import BAD_AUDIO, call_with_deadline, write_bad_audio
 from tests.helpers.checkpoints import random_network_checkpoint
+from tests.helpers.config import SCHEMA
 from tests.helpers.synthetic import TAGS
 
 
@@ -61,6 +65,12 @@ def test_list_folder_finds_audio_recursively(folder: Path) -> None:
     assert list(tracks["path"]) == [str(folder / t) for t in tracks["track_id"]]
     flac = list_folder(root=str(folder), patterns=["*.FLAC"])  # patterns in any case
     assert list(flac["track_id"]) == ["b/two.flac"]
+
+
+def test_default_patterns_are_the_schema_default() -> None:
+    schema = SCHEMA["$defs"]["collection"]["properties"]
+    assert list(AUDIO_PATTERNS) == schema["patterns"]["default"]
+    assert {"*.m4a", "*.wma", "*.aac"} <= set(AUDIO_PATTERNS)  # FFmpeg decodes them
 
 
 def test_list_folder_errors(folder: Path) -> None:
@@ -118,6 +128,27 @@ def test_tag_files_writes_good_files_and_records_bad_ones(
         np.testing.assert_allclose([getattr(row, t) for t in TAGS], result.song_probs, atol=1e-6)
         np.testing.assert_allclose(row.embedding, result.embedding, atol=1e-6)
     assert table.schema.field("embedding").type.list_size == 32
+
+
+def test_tag_files_logs_its_progress(
+    folder: Path,
+    file_tagger: FileTagger,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv(INTERVAL_ENV, "1e-9")  # every file is due a line
+    caplog.set_level(logging.INFO, logger="pipeline.collection")
+    table, failures = tag_files(tracks=list_folder(root=folder), file_tagger=file_tagger, top=1)
+    lines = [m for m in caplog.messages if m.startswith("tag: ")]
+    assert [line.split(": ")[1].split(" (")[0] for line in lines] == [
+        "1/4 files",
+        "2/4 files",  # the broken file counts: it is done with
+        "3/4 files",
+        "4/4 files",
+        "4/4 files",
+    ]
+    hours = sum(table.column("duration_s").to_pylist()) / 3600
+    assert f"{hours:.2f} h of audio" in lines[-1] and lines[-1].endswith(", done")
 
 
 def test_tag_files_without_embeddings_or_good_files(folder: Path, file_tagger: FileTagger) -> None:

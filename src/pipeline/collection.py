@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 from pipeline.datasets.manifest import assign_shards
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.inference.file_tagger import FileTagger
+from pipeline.io.progress import Progress
 from pipeline.retrieval.similarity import index_metadata, write_with_metadata
 
 __all__ = [
@@ -52,7 +53,11 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: File name patterns a folder collection lists by default.
-AUDIO_PATTERNS = ("*.mp3", "*.wav", "*.flac", "*.ogg", "*.opus", "*.m4a", "*.aiff", "*.aif")
+#: ``.m4a`` (AAC, ALAC), ``.wma`` and ``.aac`` are decoded by the fallback decoder (FFmpeg).
+AUDIO_PATTERNS = (
+    *("*.mp3", "*.wav", "*.flac", "*.ogg", "*.opus", "*.m4a", "*.aiff", "*.aif"),
+    *("*.wma", "*.aac"),
+)
 #: Columns of the table before the tag columns (``embedding`` comes last).
 TABLE_KEYS = ("track_id", "path", "duration_s", "n_windows", "top_tags")
 FAILURE_COLUMNS = ["track_id", "path", "error"]
@@ -185,13 +190,16 @@ def tag_files(
     probs: list[np.ndarray] = []
     embeddings: list[np.ndarray] = []
     failures: list[dict] = []
+    progress = Progress(total=len(tracks), name="tag", unit="files", logger=log)
     for track_id, path in zip(tracks["track_id"], tracks["path"], strict=True):
         try:
             result = file_tagger.tag(path)
         except PipelineError as exc:  # AudioError included: record it, go on
             log.warning("%s: %s", path, exc)
             failures.append({"track_id": str(track_id), "path": str(path), "error": str(exc)})
+            progress.advance()
             continue
+        progress.advance(audio_s=float(result.duration_s))
         rows.append(
             {
                 "track_id": str(track_id),
@@ -207,6 +215,7 @@ def tag_files(
     dim = None
     if file_tagger.embed:
         dim = len(embeddings[0]) if embeddings else _embedding_dim(file_tagger)
+    progress.close()
     log.info("tagged %d files, %d failed", len(rows), len(failures))
     table = _table(rows=rows, tags=tags, probs=probs, embeddings=embeddings, dim=dim)
     return table, pd.DataFrame(failures, columns=FAILURE_COLUMNS)

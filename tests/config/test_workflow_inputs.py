@@ -27,6 +27,7 @@ def test_targets_of_the_repo_config() -> None:
     for name in ("leaderboard", "retrieval", "fewshot"):
         assert all(f"results/{name}.{ext}" in targets for ext in ("csv", "md", "html"))
     assert "results/collections/demo_audio/tags.parquet" in targets
+    assert "results/leaderboard_summary.rst" in targets  # the report's landing page
     indexes = [t for t in targets if t.endswith("similarity/index.parquet")]
     assert indexes == [
         f"results/demo/models/{m}/similarity/index.parquet" for m in ("fcn", "musicnn", "lstm_mfcc")
@@ -51,6 +52,16 @@ def test_targets_follow_the_sections_in_use() -> None:
         "out/b/features/lm/index.parquet",
         "out/b/features/lm/stats.json",
     ]
+
+
+def test_landing_page_is_the_summary_once_written(tmp_path: Path) -> None:
+    config = {**CONFIG, "results": str(tmp_path / "out")}
+    default = "workflow/report/workflow.rst"
+    assert inputs.landing_page(config, default=default) == default
+    summary = tmp_path / "out" / "leaderboard_summary.rst"
+    summary.parent.mkdir()
+    summary.write_text("Summary\n")
+    assert inputs.landing_page(config, default=default) == str(summary.resolve())
 
 
 def test_pairs() -> None:

@@ -4,6 +4,7 @@ tagger kind also on the ``checkpoints`` fixture (both in ``tests/conftest.py``).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from pipeline.features.settings import FeatureSettings
 from pipeline.features.windows import audio_frames
 from pipeline.inference.loading import load_tagger
 from pipeline.io.checkpoint import load_checkpoint, save_checkpoint
+from pipeline.io.progress import INTERVAL_ENV
 from pipeline.io.store import FeatureStore
 from tests.helpers.checkpoints import (
     KINDS,
@@ -221,3 +223,19 @@ def test_predict_chunks_of_the_first_tracks(trained: dict) -> None:
     assert ((probs >= 0) & (probs <= 1)).all()
     empty = predict_chunks(checkpoint=trained["lstm"], index=index)
     assert empty.empty and list(empty.columns) == [*CHUNK_KEYS, *trained["tags"]]
+
+
+@pytest.mark.parametrize("kind", ["fcn", "lstm"])  # window blocks, or one track at a time
+def test_embed_tracks_logs_its_progress(
+    trained: dict, kind: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(INTERVAL_ENV, "1e-9")  # every step is due a line
+    caplog.set_level(logging.INFO, logger="pipeline.evaluation.predict")
+    index = trained["index"]
+    embed_tracks(checkpoint=trained[kind], index=index)
+    lines = [m for m in caplog.messages if m.startswith(f"embed {trained[kind]}: ")]
+    n = len(index)
+    assert lines[-1].startswith(f"embed {trained[kind]}: {n}/{n} tracks (100.0 %)")
+    assert lines[-1].endswith(", done") and len(lines) >= 2
+    done = [int(line.split(": ")[1].split("/")[0]) for line in lines]
+    assert done == sorted(done)

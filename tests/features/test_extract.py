@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from pipeline.features.extractors import make_extractor
 from pipeline.features.index import FAILURE_COLUMNS
 from pipeline.features.settings import FeatureSettings
 from pipeline.io.audio import WindowSettings, read_windows
+from pipeline.io.progress import INTERVAL_ENV
 from pipeline.io.store import FeatureStore
 from tests.helpers.audio import write_audio
 from tests.helpers.bad_inputs import (
@@ -362,3 +364,30 @@ def test_store_refuses_features_beyond_float16_as_a_store_row(
     store = FeatureStore(tmp_path / "w.zarr")
     assert list(store.index()["track_id"]) == ["good"]
     assert np.isfinite(store.windows[:].astype(np.float32)).all()
+
+
+def test_a_shard_logs_its_progress(
+    shard_tracks: pd.DataFrame,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Progress lines (rate-limited to one per interval: here every track is due)."""
+    monkeypatch.setenv(INTERVAL_ENV, "1e-9")
+    caplog.set_level(logging.INFO, logger="pipeline.features.extract")
+    store = tmp_path / "s.zarr"
+    extract_shard(
+        tracks=shard_tracks,
+        settings=SETTINGS,
+        store_path=store,
+        failed_path=tmp_path / "failed.parquet",
+        tracks_per_task=1,
+    )
+    lines = [m for m in caplog.messages if m.startswith(f"extract {store}: ")]
+    n = len(shard_tracks)
+    assert [line.split(": ")[1].split(" (")[0] for line in lines] == [
+        *(f"{k}/{n} tracks" for k in range(1, n + 1)),
+        f"{n}/{n} tracks",  # the final line
+    ]
+    hours = float(FeatureStore(store).index()["duration_s"].sum()) / 3600
+    assert f"{hours:.2f} h of audio" in lines[-1] and lines[-1].endswith(", done")

@@ -1,4 +1,5 @@
-"""Real encoded audio for tests: tones and noise written with soundfile (WAV, FLAC, OGG, MP3)."""
+"""Real encoded audio for tests: tones and noise written with soundfile (WAV, FLAC, OGG, MP3),
+and with FFmpeg (PyAV) in the formats libsndfile does not write (M4A with AAC or ALAC, WMA)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,48 @@ def write_audio(
         # libsndfile 1.2's Vorbis encoder crashes on long single writes: write in blocks.
         for i in range(0, len(data), 8192):
             f.write(data[i : i + 8192])
+    return path
+
+
+#: FFmpeg codec, its sample format and the container that :func:`write_ffmpeg_audio` uses per
+#: format name. FFmpeg's own encoders (in PyAV's wheel): no external program is needed.
+FFMPEG_FORMATS: dict[str, tuple[str, str, str]] = {
+    "aac_m4a": ("aac", "fltp", "ipod"),  # AAC-LC in MPEG-4, as iTunes writes .m4a
+    "alac_m4a": ("alac", "s16p", "ipod"),  # Apple Lossless in MPEG-4
+    "wma": ("wmav2", "fltp", "asf"),  # Windows Media Audio 2 in ASF
+}
+
+
+def write_ffmpeg_audio(path: str | Path, *, data: np.ndarray, sample_rate: int, kind: str) -> Path:
+    """Encode ``data`` (shape ``(n_samples, channels)``, float in [-1, 1]) with FFmpeg (PyAV).
+
+    ``kind`` is a key of :data:`FFMPEG_FORMATS`; ``path``'s suffix is not checked (a test may
+    write a ``.m4a`` file under another name).
+    """
+    import av  # the fallback decoder's library: a dependency of the pipeline
+
+    codec, sample_format, container_format = FFMPEG_FORMATS[kind]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    layout = {1: "mono", 2: "stereo"}[data.shape[1]]
+    planar = np.ascontiguousarray(data.T, dtype=np.float32)  # (channels, n_samples)
+    if sample_format == "s16p":
+        planar = np.round(np.clip(planar, -1, 1) * 32767).astype(np.int16)
+    with av.open(str(path), "w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=sample_rate, layout=layout)
+        stream.codec_context.format = sample_format
+        stream.codec_context.bit_rate = 128_000  # WMA needs one; ALAC ignores it
+        step = 1024
+        for i in range(0, planar.shape[1], step):
+            frame = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(planar[:, i : i + step]), format=sample_format, layout=layout
+            )
+            frame.sample_rate = sample_rate
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
     return path
 
 

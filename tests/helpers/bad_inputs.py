@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import struct
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -144,6 +145,54 @@ def random_bytes_wav(folder: Path) -> Path:
     return path
 
 
+def unknown_codec_wav(folder: Path) -> Path:
+    """A WAV whose ``fmt `` chunk declares codec tag 0x1234, which no decoder knows
+    (``odd_codec.wav``): libsndfile refuses the chunk, FFmpeg reads the container only."""
+    path = folder / "odd_codec.wav"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.random.default_rng(4).integers(0, 256, 2 * SR, dtype=np.uint8).tobytes()
+    fmt = struct.pack("<HHIIHH", 0x1234, 1, SR, 2 * SR, 2, 16)
+    chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data"
+    chunks += struct.pack("<I", len(data)) + data
+    path.write_bytes(b"RIFF" + struct.pack("<I", 4 + len(chunks)) + b"WAVE" + chunks)
+    return path
+
+
+def garbled_m4a(folder: Path) -> Path:
+    """:func:`aac_m4a` with seeded random bytes over its audio data (the ``mdat`` box), the
+    container intact (``garbled.m4a``): FFmpeg opens it and decodes none of its packets."""
+    clean = aac_m4a(folder / "for_garbling")
+    data = bytearray(clean.read_bytes())
+    clean.unlink()
+    clean.parent.rmdir()
+    at = data.find(b"mdat")
+    size = int.from_bytes(data[at - 4 : at], "big")  # the box's size includes its header
+    noise = np.random.default_rng(5).integers(0, 256, size - 8, dtype=np.uint8)
+    data[at + 4 : at - 4 + size] = noise.tobytes()
+    path = folder / "garbled.m4a"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def video_only_m4a(folder: Path) -> Path:
+    """An MPEG-4 file holding one short video stream and no audio (``clip.m4a``)."""
+    import av  # the fallback decoder's library: a dependency of the pipeline
+
+    path = folder / "clip.m4a"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="ipod") as container:
+        stream = container.add_stream("mpeg4", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return path
+
+
 def truncated_flac(folder: Path) -> Path:
     """The first half of the bytes of a 6 s FLAC (libsndfile: "flac decoder lost sync")."""
     full = write_audio(folder / "full_for_truncation.flac", duration_s=6.0)
@@ -228,8 +277,17 @@ BAD_AUDIO: dict[str, BadAudio] = {
     "broken_link": BadAudio(broken_link, "error", "broken symbolic link"),
     "directory": BadAudio(directory_named_wav, "error", "is a directory"),
     "empty": BadAudio(empty_file, "error", "is empty"),
-    "text_as_mp3": BadAudio(text_named_mp3, "error", "not a readable audio file"),
-    "random_bytes": BadAudio(random_bytes_wav, "error", "not a readable audio file"),
+    "text_as_mp3": BadAudio(text_named_mp3, "error", "not a readable audio file (a '.mp3' file"),
+    "random_bytes": BadAudio(random_bytes_wav, "error", "not a readable audio file (a '.wav' file"),
+    "unknown_codec": BadAudio(
+        unknown_codec_wav, "error", "the 'wav' container holds an audio stream in a codec FFmpeg"
+    ),
+    "garbled_m4a": BadAudio(
+        garbled_m4a, "error", "no audio samples in the file (FFmpeg decoded none of its 'aac'"
+    ),
+    "video_only_m4a": BadAudio(
+        video_only_m4a, "error", "container holds no audio stream (streams: video)"
+    ),
     "truncated_flac": BadAudio(truncated_flac, "warning", "fallback decoder"),
     "corrupt_burst_mp3": BadAudio(corrupt_burst_mp3, "warning", "fallback decoder"),
     "aac_m4a": BadAudio(aac_m4a, "warning", "fallback decoder"),

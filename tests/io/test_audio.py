@@ -21,7 +21,7 @@ from pipeline.io.audio import (
     read_windows,
 )
 from pipeline.io.files import stat_file
-from tests.helpers.audio import tone, write_audio
+from tests.helpers.audio import FFMPEG_FORMATS, tone, write_audio, write_ffmpeg_audio
 from tests.helpers.bad_inputs import (
     BAD_AUDIO,
     CORRUPT_MP3_S,
@@ -29,6 +29,7 @@ from tests.helpers.bad_inputs import (
     call_with_deadline,
     corrupt_burst_mp3,
     fifo,
+    garbled_m4a,
     truncated_flac,
     write_bad_audio,
 )
@@ -270,6 +271,7 @@ BAD_WARNINGS = sorted(k for k, case in BAD_AUDIO.items() if case.outcome == "war
 def test_the_bad_inputs_cover_both_outcomes() -> None:
     assert len(BAD_ERRORS) >= 15
     assert BAD_WARNINGS == ["aac_m4a", "corrupt_burst_mp3", "truncated_flac"]
+    assert {"unknown_codec", "video_only_m4a", "garbled_m4a"} <= set(BAD_ERRORS)  # unreadable
 
 
 @pytest.mark.parametrize("kind", BAD_ERRORS)
@@ -469,12 +471,89 @@ def test_a_format_only_ffmpeg_reads_is_decoded_by_the_fallback(tmp_path: Path) -
     starts, windows, info = _windows(path, length_s=1.0, hop_s=1.0, min_tail_s=0.3)
     assert info.decoder == "ffmpeg" and (info.source_sample_rate, info.channels) == (44100, 1)
     assert info.warnings == [
-        "decoded with the fallback decoder (FFmpeg) after libsndfile failed: Format not recognised"
+        "decoded with the fallback decoder (FFmpeg) after libsndfile failed: Format not "
+        "recognised ('aac' audio in the 'mov,mp4,m4a,3gp,3g2,mj2' container)"
     ]
     assert len(windows) == 2 and 2.0 <= info.duration_s < 2.1  # AAC pads to whole frames
     spectrum = np.abs(np.fft.rfft(windows[0] * np.hanning(SR)))
     assert np.argmax(spectrum) == 440  # 1 Hz bins: the tone survived
     assert 0.45 < np.abs(windows[0]).max() < 0.6
+
+
+def _two_tones(*, duration_s: float, sample_rate: int) -> np.ndarray:
+    """Stereo: 440 Hz at 0.5 on the left, 1,000 Hz at 0.5 on the right, (n, 2) float32."""
+    t = np.arange(int(round(duration_s * sample_rate))) / sample_rate
+    left, right = np.sin(2 * np.pi * 440.0 * t), np.sin(2 * np.pi * 1000.0 * t)
+    return (0.5 * np.stack([left, right], axis=1)).astype(np.float32)
+
+
+#: Per format: the file suffix, FFmpeg's codec name, the container, and how many seconds the
+#: decoded duration of 3 s may lie below and above 3 s (AAC pads to whole frames; FFmpeg's
+#: WMA round trip loses its first 2,048-sample frame; ALAC is lossless and exact).
+FFMPEG_CASES = {
+    "aac_m4a": (".m4a", "aac", "mov,mp4,m4a,3gp,3g2,mj2", (0.0, 0.05)),
+    "alac_m4a": (".m4a", "alac", "mov,mp4,m4a,3gp,3g2,mj2", (0.0, 0.0)),
+    "wma": (".wma", "wmav2", "asf", (2048 / 44100, 0.0)),
+}
+
+
+def test_the_ffmpeg_cases_cover_every_ffmpeg_format() -> None:
+    assert sorted(FFMPEG_CASES) == sorted(FFMPEG_FORMATS)
+
+
+@pytest.mark.parametrize("kind", sorted(FFMPEG_CASES))
+@pytest.mark.parametrize("sample_rate", [44100, 48000])
+def test_formats_libsndfile_refuses_decode_through_the_same_path(
+    tmp_path: Path, kind: str, sample_rate: int
+) -> None:
+    """M4A (AAC, ALAC) and WMA: down-mixed, resampled and windowed like a FLAC of the same
+    audio; in small blocks the same as in one block."""
+    suffix, codec, container, (below_s, above_s) = FFMPEG_CASES[kind]
+    data = _two_tones(duration_s=3.0, sample_rate=sample_rate)
+    path = write_ffmpeg_audio(
+        tmp_path / f"two_tones{suffix}", data=data, sample_rate=sample_rate, kind=kind
+    )
+    with pytest.raises(sf.LibsndfileError):
+        sf.info(str(path))
+    settings = WindowSettings(length_s=1.0, hop_s=1.0, min_tail_s=0.3)
+    info = DecodeInfo(path=str(path))
+    starts, windows = read_windows(path=path, settings=settings, info=info)
+    assert info.decoder == "ffmpeg" and (info.source_sample_rate, info.channels) == (
+        sample_rate,
+        2,
+    )
+    assert info.warnings == [
+        "decoded with the fallback decoder (FFmpeg) after libsndfile failed: Format not "
+        f"recognised ({codec!r} audio in the {container!r} container)"
+    ]
+    assert 3.0 - below_s - 1e-9 <= info.duration_s <= 3.0 + above_s + 1e-9
+    np.testing.assert_array_equal(starts, [0.0, 1.0, 2.0])
+    # the down-mix holds both tones at half their amplitude (0.25 each)
+    middle = windows[1]
+    spectrum = np.abs(np.fft.rfft(middle * np.hanning(SR))) / (SR / 4)  # 1 Hz bins
+    assert sorted(np.argsort(spectrum)[-2:]) == [440, 1000]
+    np.testing.assert_allclose(spectrum[[440, 1000]], 0.25, atol=0.02)
+    flac = write_audio(tmp_path / "two_tones.flac", data=data, sample_rate=sample_rate)
+    _, reference = read_windows(path=flac, settings=settings)
+    if codec == "alac":  # lossless: the same samples as the FLAC, to 16-bit quantisation
+        np.testing.assert_allclose(windows, reference, atol=2 * PCM16)
+    else:  # lossy (FFmpeg's WMA round trip also loses the first 2,048 samples): same power
+        np.testing.assert_allclose(
+            np.sqrt(np.mean(middle**2)), np.sqrt(np.mean(reference[1] ** 2)), rtol=0.03
+        )
+    # streamed in 0.25 s blocks, decoded by FFmpeg from the start all the same
+    _, streamed = zip(*iter_windows(path=path, settings=settings, block_s=0.25), strict=True)
+    np.testing.assert_allclose(np.stack(streamed), windows, atol=1e-6)
+
+
+def test_a_stream_ffmpeg_decodes_nothing_of_is_one_error_without_warnings(
+    tmp_path: Path,
+) -> None:
+    info = DecodeInfo(path="")
+    settings = WindowSettings(length_s=1.0, hop_s=1.0)
+    with pytest.raises(AudioError, match=r"[1-9]\d* undecodable packet\(s\)\)$"):
+        read_windows(path=garbled_m4a(tmp_path), settings=settings, info=info)
+    assert info.warnings == [] and info.decoder == "ffmpeg"
 
 
 def test_truncated_flac_keeps_what_was_written(tmp_path: Path) -> None:

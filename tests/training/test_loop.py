@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 
+from pipeline.errors import ConfigError
+from pipeline.io.progress import INTERVAL_ENV
 from pipeline.training.config import TrainConfig, learning_rate
-from pipeline.training.loop import Best, LoopState, cosine_schedule, fit, improves
+from pipeline.training.loop import (
+    TENSORBOARD_DIR,
+    Best,
+    LoopState,
+    cosine_schedule,
+    fit,
+    improves,
+    tensorboard_dir,
+)
 
 N, DIM, BATCH = 12, 3, 4
 
@@ -241,3 +255,77 @@ def test_patience_stops_a_resumed_run_before_its_first_epoch() -> None:
         state=state,
     )
     assert out.epoch == 3 and out.history == [] and out.step == 9
+
+
+def test_tensorboard_event_files_hold_the_history(tmp_path: Path) -> None:
+    model, optimizer, x, y = _problem()
+    folder = tmp_path / "model" / TENSORBOARD_DIR
+    state = fit(
+        model=model,
+        optimizer=optimizer,
+        epochs=3,
+        batches=_batches,
+        batch_loss=_loss(model, x, y),
+        validate=_scripted([0.5, math.nan, 0.7]),
+        monitor="score",
+        tensorboard_dir=folder,
+    )
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    assert sorted(events.Tags()["scalars"]) == ["lr", "score", "seconds", "train_loss"]
+    for key in ("train_loss", "lr", "seconds"):
+        logged = [(e.step, e.value) for e in events.Scalars(key)]
+        expected = [(row["epoch"], row[key]) for row in state.history]
+        assert [s for s, _ in logged] == [1, 2, 3]
+        np.testing.assert_allclose([v for _, v in logged], [v for _, v in expected], rtol=1e-6)
+    # NaN (a validation without a score) is left out, not written as a point
+    assert [(e.step, e.value) for e in events.Scalars("score")] == [
+        (1, pytest.approx(0.5)),
+        (3, pytest.approx(0.7)),
+    ]
+
+
+def test_a_resumed_run_appends_its_epochs_to_the_event_folder(tmp_path: Path) -> None:
+    model, optimizer, x, y = _problem()
+    common = {
+        "model": model,
+        "optimizer": optimizer,
+        "batches": _batches,
+        "batch_loss": _loss(model, x, y),
+        "tensorboard_dir": tmp_path,
+    }
+    state = fit(epochs=2, **common)
+    fit(epochs=4, state=state, **common)
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [e.step for e in events.Scalars("train_loss")] == [1, 2, 3, 4]
+
+
+def test_tensorboard_dir_follows_the_train_setting(tmp_path: Path) -> None:
+    assert tensorboard_dir(cfg=TrainConfig(), out_dir=tmp_path) is None
+    on = TrainConfig(tensorboard=True)
+    assert tensorboard_dir(cfg=on, out_dir=tmp_path) == tmp_path / "tensorboard"
+    with pytest.raises(ConfigError, match="train.tensorboard: 'yes' must be true or false"):
+        TrainConfig.from_dict({"tensorboard": "yes"})
+
+
+def test_long_epochs_log_their_progress(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    model, optimizer, x, y = _problem()
+    caplog.set_level(logging.INFO, logger="pipeline.training.loop")
+    run = {"model": model, "optimizer": optimizer, "batches": _batches, "name": "tiny"}
+    fit(epochs=1, batch_loss=_loss(model, x, y), **run)  # 30 s between lines: none
+    assert not [m for m in caplog.messages if "batches" in m]
+    monkeypatch.setenv(INTERVAL_ENV, "1e-9")  # every batch is "30 s later"
+    fit(epochs=1, batch_loss=_loss(model, x, y), **run)
+    lines = [m for m in caplog.messages if "batches" in m]
+    assert [line.split(", ")[0] for line in lines] == [
+        f"tiny epoch 1/1: {k}/3 batches ({100 * k / 3:.1f} %)" for k in (1, 2, 3)
+    ]
+    caplog.clear()  # batches without a length (a generator): counted, no total
+    fit(epochs=1, batch_loss=_loss(model, x, y), **{**run, "batches": lambda e: iter(_batches(e))})
+    lines = [m for m in caplog.messages if "batches" in m]
+    assert [line.split(", ")[0] for line in lines] == [
+        f"tiny epoch 1/1: {k} batches" for k in (1, 2, 3)
+    ]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import pipeline.training.window as train_module
 from pipeline.errors import ConfigError
@@ -41,7 +42,7 @@ def _train(data: dict, out: Path, *, architecture: str = "fcn", hparams=None, **
 
 
 def test_training_learns_the_synthetic_tags(synthetic: dict, tmp_path: Path) -> None:
-    summary = _train(synthetic, tmp_path, epochs=4, lr=1e-2)
+    summary = _train(synthetic, tmp_path, epochs=4, lr=1e-2, tensorboard=True)
     history = pd.read_csv(tmp_path / "history.csv")
     assert list(history.columns) == HISTORY_COLUMNS
     assert history["epoch"].tolist() == list(range(1, 5))
@@ -56,6 +57,14 @@ def test_training_learns_the_synthetic_tags(synthetic: dict, tmp_path: Path) -> 
     checkpoint = load_checkpoint(tmp_path / "checkpoint.pt")
     assert checkpoint["selection"]["epoch"] == summary["best_epoch"]
     assert checkpoint["tags"] == synthetic["tags"] and checkpoint["input_kind"] == "window"
+    # train.tensorboard: the same curves as TensorBoard events next to history.csv
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    logged = [(e.step, e.value) for e in events.Scalars("valid_roc_auc")]
+    assert logged == [
+        (epoch, pytest.approx(value, rel=1e-6))
+        for epoch, value in zip(history["epoch"], history["valid_roc_auc"], strict=True)
+    ]
 
 
 def test_sequence_model_trains(synthetic: dict, tmp_path: Path) -> None:
@@ -91,6 +100,7 @@ def test_more_epochs_continue_where_the_last_run_ended(synthetic: dict, tmp_path
     # A constant learning rate, so that 2 + 2 epochs and 4 epochs follow the same schedule.
     cfg = {"crop_frames": 32, "eval_chunks": 3, "min_lr_fraction": 1.0, "warmup_epochs": 0.0}
     _train(synthetic, tmp_path / "straight", epochs=4, **cfg)
+    assert not (tmp_path / "straight" / "tensorboard").exists()  # off by default
     _train(synthetic, tmp_path / "resumed", epochs=2, **cfg)
     assert len(pd.read_csv(tmp_path / "resumed" / "history.csv")) == 2
     summary = _train(synthetic, tmp_path / "resumed", epochs=4, **cfg)

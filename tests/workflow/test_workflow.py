@@ -358,3 +358,6 @@ def test_snakemake_report(workdir: Path) -> None:
     html = (workdir / "report.html").read_text(errors="replace")
     assert "Leaderboard" in html and "Taggrams" in html
     assert "leaderboard.png" in html
+    # the landing page summarises the leaderboard (rule summarise_leaderboard)
+    assert (workdir / "results" / "leaderboard_summary.rst").is_file()
+    assert "Leaderboard summary" in html and "Best macro ROC-AUC" in html

@@ -52,6 +52,10 @@ def all_targets():
     return inputs.all_targets(config)
 
 
+def landing_page():
+    return inputs.landing_page(config, default="workflow/report/workflow.rst")
+
+
 # -- datasets and manifests --------------------------------------------------------------------
 
 

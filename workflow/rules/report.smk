@@ -31,3 +31,25 @@ rule leaderboard:
         leaderboard=leaderboard_params,
     script:
         "../scripts/leaderboard.py"
+
+
+# The landing page of `snakemake --report` (the Snakefile's `report:` points at it once it
+# exists): the workflow's description and, per dataset, the best models.
+rule summarise_leaderboard:
+    input:
+        leaderboard=f"{RESULTS}/leaderboard.csv",
+        intro=workflow.source_path("../report/workflow.rst"),
+    output:
+        page=f"{RESULTS}/leaderboard_summary.rst",
+    log:
+        f"{RESULTS}/logs/summarise_leaderboard.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/summarise_leaderboard.tsv"
+    conda:
+        "../../envs/pipeline.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    script:
+        "../scripts/summarise_leaderboard.py"

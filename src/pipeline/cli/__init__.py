@@ -15,9 +15,14 @@ Commands live in the registry :data:`COMMANDS` (name -> arguments and handler):
     each file, in the index's embedding space, as a table or JSON Lines (``path, ok, error,
     neighbours: [{rank, track_id, path, similarity, tags}]``).
 
-The commands live in :mod:`pipeline.cli.tag` and :mod:`pipeline.cli.similar`; what they
-share in :mod:`pipeline.cli.common`. Each imports what it needs when it runs, so that
-``pipeline --help`` loads neither numpy nor torch.
+``pipeline info CHECKPOINT [--json]``
+    What a checkpoint holds: kind, architecture, tags, feature settings, training data and
+    settings, the chosen epoch, test metrics and licences of pretrained weights
+    (:mod:`pipeline.cli.info`).
+
+The commands live in :mod:`pipeline.cli.tag`, :mod:`pipeline.cli.similar` and
+:mod:`pipeline.cli.info`; what they share in :mod:`pipeline.cli.common`. Each imports what
+it needs when it runs, so that ``pipeline --help`` loads neither numpy nor torch.
 
 Exit status: 0 every file was tagged; 1 some files could not be tagged (each is named on
 stderr, and in the JSON output; the other files were tagged and written); 2 a usage error, or
@@ -38,7 +43,7 @@ from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
 from pipeline import __version__
-from pipeline.cli import similar, tag
+from pipeline.cli import info, similar, tag
 from pipeline.cli.common import EXIT_FAILED_FILES, EXIT_OK, EXIT_USAGE, Command, Messages
 from pipeline.io.files import one_line
 
@@ -54,7 +59,11 @@ __all__ = [
 
 
 #: Subcommand name -> :class:`Command`.
-COMMANDS: dict[str, Command] = {"tag": tag.COMMAND, "similar": similar.COMMAND}
+COMMANDS: dict[str, Command] = {
+    "tag": tag.COMMAND,
+    "similar": similar.COMMAND,
+    "info": info.COMMAND,
+}
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ listing), tested without Snakemake. Paths follow the layout of the rules' output
     <results>/<dataset>/features/<features>/<shard>.zarr, index.parquet, stats.json
     <results>/<dataset>/models/<model>/checkpoint.pt, evaluation/, retrieval/, fewshot/
     <results>/collections/<collection>/tracks.parquet, shards/, tags.parquet
-    <results>/leaderboard.*, retrieval.*, fewshot.*
+    <results>/leaderboard.*, leaderboard_summary.rst, retrieval.*, fewshot.*
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ __all__ = [
     "generator_inputs",
     "generator_params",
     "index_inputs",
+    "landing_page",
     "leaderboard_inputs",
     "leaderboard_params",
     "manifest_params",
@@ -121,6 +122,7 @@ def all_targets(config: Config) -> list[str]:
             targets += [f"{folder}/index.parquet", f"{folder}/stats.json"]
     if config["models"]:
         targets += [f"{results}/leaderboard.{ext}" for ext in REPORTS]
+        targets.append(f"{results}/leaderboard_summary.rst")
     for collection in config["collections"]:
         targets.append(f"{results}/collections/{collection}/tags.parquet")
     retrieval = retrieval_pairs(config)
@@ -133,6 +135,14 @@ def all_targets(config: Config) -> list[str]:
     if fewshot_pairs(config):
         targets += [f"{results}/fewshot.{ext}" for ext in REPORTS]
     return targets
+
+
+def landing_page(config: Config, *, default: str) -> str:
+    """The landing page of ``snakemake --report`` (the Snakefile's ``report:``): the absolute
+    path of ``<results>/leaderboard_summary.rst`` once the workflow wrote it, else
+    ``default`` (the description alone, before any model was evaluated)."""
+    summary = Path(config["results"]) / "leaderboard_summary.rst"
+    return str(summary.resolve()) if summary.is_file() else default
 
 
 # ---------------------------------------------------------------------------- datasets

@@ -27,6 +27,7 @@ from pipeline.features.windows import audio_frames
 from pipeline.inference.chunks import chunk_resolution, chunk_taggram, merge_chunks
 from pipeline.inference.loading import load_tagger
 from pipeline.inference.registry import Tagger
+from pipeline.io.progress import Progress
 from pipeline.io.store import FeatureStore
 
 __all__ = [
@@ -284,6 +285,7 @@ def embed_tracks(
     parts = [split_tracks(index, split=split) for split in wanted]
     tracks = pd.concat(parts, ignore_index=True)
     rows: list[np.ndarray | None] = [None] * len(tracks)
+    progress = Progress(total=len(tracks), name=f"embed {checkpoint}", logger=log)
     for store, part in tracks.groupby("store", sort=True):
         windows, starts = _open_store(str(store), tagger=tagger)
         if tagger.aggregation == "mean":
@@ -295,6 +297,7 @@ def embed_tracks(
                     count = r.stop - r.start
                     rows[r.Index] = emb[offset : offset + count].mean(axis=0)
                     offset += count
+                progress.advance(len(block), audio_s=sum(float(r.duration_s) for r in block))
         else:
             for r in part.itertuples():
                 valid = audio_frames(
@@ -304,7 +307,9 @@ def embed_tracks(
                 )
                 track = np.asarray(windows[r.start : r.stop])
                 rows[r.Index] = tagger.embed_track(track, valid_frames=valid)
+                progress.advance(audio_s=float(r.duration_s))
         log.info("%s: %d tracks embedded", store, len(part))
+    progress.close()
     vocabulary = list(tagger.tags)
     return pd.DataFrame(
         {

@@ -30,6 +30,7 @@ from pipeline.features.index import FAILURE_COLUMNS
 from pipeline.features.settings import FeatureSettings
 from pipeline.io.audio import DecodeInfo, iter_windows
 from pipeline.io.parallel import compute
+from pipeline.io.progress import Progress
 from pipeline.io.store import StoreWriter
 
 __all__ = ["TrackResult", "extract_track", "extract_shard"]
@@ -182,11 +183,13 @@ def extract_shard(
     n_stored = 0
     torch_threads = torch.get_num_threads()
     torch.set_num_threads(1)  # Dask supplies the parallelism; avoid oversubscription
+    progress = Progress(total=len(rows), name=f"extract {store_path}", logger=log)
     try:
         for i in range(0, len(groups), per_round):
             tasks = [dask.delayed(_extract_group)(g, extractor) for g in groups[i : i + per_round]]
             for group in compute(tasks, threads=threads, address=dask_scheduler):
                 for result in group:
+                    progress.advance(audio_s=result.duration_s)
                     failures.extend(result.failures)
                     if result.windows is not None:
                         try:
@@ -203,6 +206,7 @@ def extract_shard(
                         n_stored += 1
     finally:
         torch.set_num_threads(torch_threads)
+        progress.close()
     counts = writer.close()
     table = pd.DataFrame(failures, columns=FAILURE_COLUMNS).astype(str)
     Path(failed_path).parent.mkdir(parents=True, exist_ok=True)

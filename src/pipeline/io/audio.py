@@ -23,7 +23,10 @@ libsndfile (soundfile) decodes every file it can. Only when it refuses a file, a
 in the middle of decoding, does FFmpeg (PyAV) take over: from the start of the file, or from
 the sample where libsndfile stopped, into the same down-mix, resampling and windowing path,
 in blocks of the same size. FFmpeg's MP3 decoder resynchronises after a corrupt burst
-(undecodable packets are skipped). A track decoded this way carries a warning that says so.
+(undecodable packets are skipped). A track decoded this way carries a warning that says so
+and names the codec and container FFmpeg found (AAC or ALAC in MPEG-4 ``.m4a``, WMA in ASF,
+...). A file neither reads fails with one line naming its suffix, and the container (and
+codec) when FFmpeg recognised one.
 """
 
 from __future__ import annotations
@@ -241,11 +244,22 @@ class _Fallback:
             self._container: av.container.InputContainer = av.open(str(path), mode="r")
         except (av.FFmpegError, OSError, ValueError) as exc:
             raise AudioError(f"{_detail(exc)}") from exc
+        container = f"the {self._container.format.name!r} container"
         streams = self._container.streams.audio
-        if not streams or streams[0].sample_rate <= 0 or streams[0].channels <= 0:
+        problem = ""
+        if not streams:
+            kinds = sorted({s.type for s in self._container.streams})
+            problem = f"{container} holds no audio stream (streams: {', '.join(kinds) or 'none'})"
+        elif streams[0].codec_context is None:  # FFmpeg knows no decoder for the codec
+            problem = f"{container} holds an audio stream in a codec FFmpeg cannot decode"
+        elif streams[0].sample_rate <= 0 or streams[0].channels <= 0:
+            problem = f"{container}'s audio stream declares no sample rate or channels"
+        if problem:
             self._container.close()
-            raise AudioError("no audio stream found")
+            raise AudioError(problem)
         stream = streams[0]
+        #: What FFmpeg found, e.g. ``"'aac' audio in the 'mov,mp4,m4a,3gp,3g2,mj2' container"``.
+        self.format = f"{stream.codec_context.name!r} audio in {container}"
         self.samplerate = int(stream.sample_rate)
         self.channels = int(stream.channels)
         self.skipped_packets = 0
@@ -338,10 +352,11 @@ class _Decoder:
             try:
                 self._switch(reason=reason)
             except AudioError as fallback_exc:
+                suffix = f"a {path.suffix!r} file" if path.suffix else "a file without suffix"
                 raise AudioError(
-                    f"{str(path)!r}: not a readable audio file (WAV, FLAC, OGG, Opus, MP3): "
-                    f"{reason}; the fallback decoder (FFmpeg) cannot read it either: "
-                    f"{fallback_exc}"
+                    f"{str(path)!r}: not a readable audio file ({suffix}; libsndfile reads WAV, "
+                    f"FLAC, OGG, Opus, MP3): {reason}; the fallback decoder (FFmpeg) cannot read "
+                    f"it either: {fallback_exc}"
                 ) from exc
         self.samplerate = self._sf.samplerate if self._sf is not None else self._fb.samplerate
         self.channels = self._sf.channels if self._sf is not None else self._fb.channels
@@ -416,6 +431,7 @@ class _Decoder:
             f"decoded with the fallback decoder (FFmpeg) after libsndfile failed: "
             f"{self.fallback_reason}"
             + (f"; {skipped} undecodable packet(s) skipped" if skipped else "")
+            + f" ({self.fallback.format})"
         ]
 
     def __enter__(self) -> _Decoder:
@@ -545,7 +561,14 @@ def iter_windows(
             f"only the first {settings.max_duration_s:g} s were read"
         )
     if n_read == 0:
-        raise AudioError(f"{str(path)!r}: no audio samples in the file")
+        how = ""
+        if f.fallback is not None:  # the error says it all: no "decoded with" warning
+            del info.warnings[: len(f.warnings())]
+            how = (
+                f" (FFmpeg decoded none of its {f.fallback.format}: "
+                f"{f.fallback.skipped_packets} undecodable packet(s))"
+            )
+        raise AudioError(f"{str(path)!r}: no audio samples in the file{how}")
     tail = len(buffer)
     min_tail = max(settings.min_tail_s * sr, 1)
     if n_windows == 0:

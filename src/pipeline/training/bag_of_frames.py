@@ -57,7 +57,7 @@ from pipeline.models.layers import count_parameters
 from pipeline.models.registry import parse_hparams
 from pipeline.numeric import json_float
 from pipeline.training.config import TrainConfig, masked_bce
-from pipeline.training.loop import LoopState, cosine_schedule, fit
+from pipeline.training.loop import LoopState, cosine_schedule, fit, tensorboard_dir
 from pipeline.training.two_stage import (
     StoreReader,
     budget_summary,
@@ -155,6 +155,7 @@ def _fit_mlp(
     config: BagOfFramesConfig,
     cfg: TrainConfig,
     progress: bool,
+    events_dir: Path | None = None,
 ) -> tuple[LoopState, int]:
     """Train the MLP in :func:`pipeline.training.loop.fit`; the loop's end state (best epoch
     on the valid split, history) and the MLP's parameter count.
@@ -203,6 +204,7 @@ def _fit_mlp(
             schedule=cosine_schedule(cfg=cfg, steps_per_epoch=math.ceil(len(xt) / cfg.batch_size)),
             name="bag_of_frames",
             progress=progress,
+            tensorboard_dir=events_dir,
         )
     return state, n_params
 
@@ -312,6 +314,7 @@ def train_bag_of_frames(
         config=config,
         cfg=cfg,
         progress=progress,
+        events_dir=tensorboard_dir(cfg=cfg, out_dir=out_dir),
     )
     best, history = fitted.best, fitted.history
     if best is None:

@@ -29,7 +29,7 @@ def selection_text(input_kind: str) -> str:
 
 
 #: Settings that may change between a run and its resumption.
-RESUMABLE = ("epochs", "patience", "num_workers")
+RESUMABLE = ("epochs", "patience", "num_workers", "tensorboard")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +70,9 @@ class TrainConfig:
         Probability that a training (track, tag) label is observed (label budget).
     eval_chunks : int
         Crops per window when evaluating a crop model.
+    tensorboard : bool
+        Also write the history as TensorBoard event files, into ``tensorboard/`` next to
+        ``history.csv`` (needs the ``tensorboard`` package). Does not change results.
     """
 
     epochs: int = 30
@@ -87,11 +90,14 @@ class TrainConfig:
     label_fraction: float = 1.0
     tag_label_fraction: float = 1.0
     eval_chunks: int = 16
+    tensorboard: bool = False
 
     def __post_init__(self) -> None:
         for key in ("epochs", "batch_size", "patience", "pool_frames", "max_windows"):
             check_int(f"train.{key}", getattr(self, key), minimum=1)
         check_int("train.eval_chunks", self.eval_chunks, minimum=1)
+        if not isinstance(self.tensorboard, bool):
+            raise ConfigError(f"train.tensorboard: {self.tensorboard!r} must be true or false")
         check_int("train.num_workers", self.num_workers, minimum=0)
         check_int("train.seed", self.seed, minimum=0)
         if self.crop_frames is not None:

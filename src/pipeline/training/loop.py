@@ -25,6 +25,11 @@ and ``validate``; a history row; the best-epoch test on the ``monitor`` metric (
 epochs in a row have not improved. A run resumes from a :class:`LoopState` (epochs, steps,
 history and best epoch so far); the model's, optimizer's and random generators' states are
 the caller's to restore. The loop draws no random numbers itself.
+
+With ``tensorboard_dir``, each history row is also written as TensorBoard scalars (step =
+epoch; tags are the history's columns, ``train_loss``, ``valid_roc_auc``, ``lr``, ...) into
+event files there; :func:`tensorboard_dir` names the folder next to ``history.csv`` when a
+model's ``train.tensorboard`` is on. A resumed run appends a new event file to the folder.
 """
 
 from __future__ import annotations
@@ -32,17 +37,23 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sized
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from pipeline.errors import ConfigError
+from pipeline.io.progress import Progress
 from pipeline.training.config import TrainConfig, learning_rate
 
-__all__ = ["Best", "LoopState", "improves", "cosine_schedule", "fit"]
+__all__ = ["Best", "LoopState", "improves", "cosine_schedule", "fit", "tensorboard_dir"]
+
+#: The folder of a run's TensorBoard event files, in its output folder (next to history.csv).
+TENSORBOARD_DIR = "tensorboard"
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +154,36 @@ def cosine_schedule(*, cfg: TrainConfig, steps_per_epoch: int) -> Callable[[int]
     return rate
 
 
+def tensorboard_dir(*, cfg: TrainConfig, out_dir: str | Path) -> Path | None:
+    """``out_dir / "tensorboard"`` when ``cfg.tensorboard`` is on, else None (for :func:`fit`)."""
+    return Path(out_dir) / TENSORBOARD_DIR if cfg.tensorboard else None
+
+
+class _EventLog:
+    """History rows as TensorBoard scalars (``torch.utils.tensorboard``, imported only here)."""
+
+    def __init__(self, folder: Path) -> None:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:  # the optional dependency is missing
+            raise ConfigError(
+                f"train.tensorboard is on but TensorBoard cannot be imported ({exc}): "
+                "pip install 'music-tagging-pipeline[tensorboard]' or tensorboard"
+            ) from exc
+        folder.mkdir(parents=True, exist_ok=True)
+        self._writer = SummaryWriter(log_dir=str(folder))
+
+    def write(self, row: Mapping[str, float]) -> None:
+        epoch = int(row["epoch"])
+        for key, value in row.items():
+            if key != "epoch" and isinstance(value, int | float) and math.isfinite(value):
+                self._writer.add_scalar(key, float(value), global_step=epoch)
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
 def fit(
     *,
     model: nn.Module,
@@ -160,6 +201,7 @@ def fit(
     on_epoch_end: Callable[[LoopState], None] | None = None,
     name: str = "",
     progress: bool = False,
+    tensorboard_dir: str | Path | None = None,
 ) -> LoopState:
     """Train ``model`` for ``epochs`` epochs (module docstring); the final state.
 
@@ -198,6 +240,9 @@ def fit(
         Names the run in the progress bar and the log.
     progress : bool
         Show a progress bar over each epoch's batches.
+    tensorboard_dir : str or Path, optional
+        Also write every history row as TensorBoard scalars into event files in this
+        folder (module docstring); None: no event files.
 
     Returns
     -------
@@ -205,6 +250,52 @@ def fit(
         ``state`` after the last epoch run.
     """
     state = LoopState() if state is None else state
+    events = _EventLog(Path(tensorboard_dir)) if tensorboard_dir is not None else None
+    try:
+        _epochs(
+            model=model,
+            optimizer=optimizer,
+            epochs=epochs,
+            batches=batches,
+            batch_loss=batch_loss,
+            validate=validate,
+            monitor=monitor,
+            patience=patience,
+            schedule=schedule,
+            scaler=scaler,
+            state=state,
+            on_best=on_best,
+            on_epoch_end=on_epoch_end,
+            name=name,
+            progress=progress,
+            events=events,
+        )
+    finally:
+        if events is not None:
+            events.close()
+    return state
+
+
+def _epochs(
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    batches: Callable[[int], Iterable[Any]],
+    batch_loss: Callable[[Any], tuple[torch.Tensor, float]],
+    validate: Callable[[int], Mapping[str, float]] | None,
+    monitor: str,
+    patience: int | None,
+    schedule: Callable[[int], float] | None,
+    scaler: torch.amp.GradScaler | None,
+    state: LoopState,
+    on_best: Callable[[Best], None] | None,
+    on_epoch_end: Callable[[LoopState], None] | None,
+    name: str,
+    progress: bool,
+    events: _EventLog | None,
+) -> None:
+    """The epochs of :func:`fit` (its parameters); ``state`` is updated in place."""
     for epoch in range(state.epoch + 1, epochs + 1):
         if patience is not None and state.bad_epochs >= patience:
             break
@@ -236,6 +327,8 @@ def fit(
         }
         state.history.append(row)
         state.epoch = epoch
+        if events is not None:
+            events.write(row)
         log.info(
             "%s epoch %d: train loss %.4f%s, lr %.2e (%.1f s)",
             name,
@@ -261,7 +354,6 @@ def fit(
                 state.bad_epochs += 1
         if on_epoch_end is not None:
             on_epoch_end(state)
-    return state
 
 
 def _run_epoch(
@@ -288,6 +380,14 @@ def _run_epoch(
     loss_sum, weight_sum = 0.0, 0.0
     lr = schedule(state.step) if schedule is not None else optimizer.param_groups[0]["lr"]
     bar = tqdm(epoch_batches, desc=desc, unit="batch", disable=not progress, leave=False)
+    # A long epoch says how far it is in the log (at most every 30 s; the bar is tqdm's).
+    total = 0
+    if isinstance(epoch_batches, Sized):
+        try:
+            total = len(epoch_batches)
+        except TypeError:  # a DataLoader over an iterable-style dataset has no length
+            total = 0
+    lines = Progress(total=total, name=desc, unit="batches", logger=log, bar=False, final=False)
     for batch in bar:
         if schedule is not None:
             lr = schedule(state.step)
@@ -307,5 +407,6 @@ def _run_epoch(
         loss_sum += value * weight
         weight_sum += weight
         bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2e}")
+        lines.advance()
     bar.close()
     return loss_sum / max(weight_sum, 1.0), lr

@@ -54,7 +54,7 @@ from pipeline.models.registry import parse_hparams
 from pipeline.numeric import json_float
 from pipeline.training.config import TrainConfig, masked_bce
 from pipeline.training.embedding import frozen_network
-from pipeline.training.loop import LoopState, cosine_schedule, fit
+from pipeline.training.loop import LoopState, cosine_schedule, fit, tensorboard_dir
 from pipeline.training.two_stage import (
     StoreReader,
     budget_summary,
@@ -115,6 +115,7 @@ def _fit_lstm(
     device: torch.device,
     name: str,
     progress: bool,
+    events_dir: Path | None = None,
 ) -> tuple[LoopState, int]:
     """Train the LSTM in :func:`pipeline.training.loop.fit`; the loop's end state (best epoch
     on the valid split, history) and the LSTM's parameter count.
@@ -179,6 +180,7 @@ def _fit_lstm(
             ),
             name=name,
             progress=progress,
+            tensorboard_dir=events_dir,
         )
     return state, n_params
 
@@ -282,6 +284,7 @@ def train_embedding_sequence(
         device=dev,
         name=f"{architecture}: lstm",
         progress=progress,
+        events_dir=tensorboard_dir(cfg=cfg, out_dir=out_dir),
     )
     best, history = fitted.best, fitted.history
     if best is None:

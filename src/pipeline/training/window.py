@@ -61,7 +61,7 @@ from pipeline.training.loaders import (
     label_budget_summary,
     seed_worker,
 )
-from pipeline.training.loop import Best, LoopState, cosine_schedule, fit
+from pipeline.training.loop import Best, LoopState, cosine_schedule, fit, tensorboard_dir
 
 __all__ = ["train_model"]
 
@@ -443,6 +443,7 @@ def train_model(
         on_epoch_end=end_epoch,
         name=architecture,
         progress=progress,
+        tensorboard_dir=tensorboard_dir(cfg=cfg, out_dir=out_dir),
     )
     best, history = loop.best, loop.history
     if best is None:
