@@ -16,15 +16,23 @@ from tests.helpers.records import assert_contract, assert_decodes
 
 def test_mtg_jamendo_tags_splits_paths(tmp_path: Path) -> None:
     write_jamendo(tmp_path)
-    records = mtg_jamendo.load_records(root=tmp_path, options={}).set_index("track_id")
+    loaded = mtg_jamendo.load_records(root=tmp_path, options={})
+    records = loaded.set_index("track_id")
 
+    # track_0002000 is in no split file: counted, reported and left out by default
     assert records["split"].to_dict() == {
         "track_0000214": "train",
         "track_0000215": "train",
         "track_0001008": "valid",
         "track_0001009": "test",
-        "track_0002000": None,
     }
+    report = loaded.attrs["report"]
+    assert report["tracks_in_no_split_file"] == 1
+    assert report["tracks_in_no_split_file_examples"] == ["track_0002000"]
+    assert report["audio_variant"]["chosen"] == "full"
+    assert "1 tracks of 'autotagging_top50tags.tsv' are in none" in loaded.attrs["warnings"][0]
+    kept = mtg_jamendo.load_records(root=tmp_path, options={"unsplit_tracks": "assign"})
+    assert kept.set_index("track_id").at["track_0002000", "split"] is None
     assert records.at["track_0000215", "tags"] == [
         "genre---rock",
         "instrument---guitar",
@@ -32,7 +40,7 @@ def test_mtg_jamendo_tags_splits_paths(tmp_path: Path) -> None:
     ]
     assert records.at["track_0000215", "artist"] == "artist_000014"
     assert records.at["track_0000215", "duration_s"] == pytest.approx(98.3)
-    for row in JAMENDO_ROWS:
+    for row in JAMENDO_ROWS[:4]:
         assert_decodes(records.at[row[0], "path"], tmp_path / "audio" / row[3])
 
 

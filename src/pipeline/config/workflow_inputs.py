@@ -174,10 +174,12 @@ def shard_stores(config: Config, *, dataset: str, features: str) -> list[str]:
 
 
 def shard_failures(config: Config, *, dataset: str, features: str) -> list[str]:
-    """Every shard's table of tracks that failed extraction."""
+    """Every shard's table of tracks that failed extraction, after the manifest step's table
+    of tracks whose audio is missing or unreadable (``manifest.failed.parquet``)."""
     folder = feature_dir(config, dataset=dataset, features=features)
     shards = _shard_names(config["datasets"][dataset]["shards"])
-    return [f"{folder}/{shard}.failed.parquet" for shard in shards]
+    missing = f"{config['results']}/{dataset}/manifest.failed.parquet"
+    return [missing, *(f"{folder}/{shard}.failed.parquet" for shard in shards)]
 
 
 # ---------------------------------------------------------------------------- models

@@ -103,6 +103,14 @@ class DatasetFormat:
         With ``root`` (when the format requires it) they are checked when the DAG is built
         (:meth:`required_paths`), so a missing dataset is named by its config key. Files that
         a rule generates are never listed.
+    missing_hint : str
+        Read formats: the likely cause, besides a wrong ``root``, when audio files are
+        missing (the other download variant, an audio folder option), appended to the
+        manifest step's message (:mod:`pipeline.datasets.file_check`).
+    split_name : callable or None
+        ``split_name(entry=...) -> str``: the official split a validated entry selects
+        (``"clean (Won et al. 2020)"``, ``"split-0"``), stated in the manifest summary and the
+        leaderboard; None when the format has no official split.
     """
 
     name: str
@@ -113,6 +121,8 @@ class DatasetFormat:
     generator_keys: tuple[str, ...] = ()
     generator_inputs: Callable[..., dict[str, str]] | None = None
     paths: tuple[tuple[str, str], ...] = ()
+    missing_hint: str = ""
+    split_name: Callable[..., str] | None = None
 
     def __post_init__(self) -> None:
         read = self.load_records is not None and self.metadata_files is not None

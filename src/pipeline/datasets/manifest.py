@@ -37,7 +37,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.datasets import SPLITS, load_dataset_records
+from pipeline.datasets import SPLITS, dataset_format, load_dataset_records, split_description
+from pipeline.datasets.file_check import DEFAULT_MAX_MISSING_FRACTION, apply_file_check
+from pipeline.datasets.split_lists import apply_split_lists, split_list_paths
 from pipeline.errors import ConfigError, printable
 from pipeline.io.files import write_json
 
@@ -535,15 +537,25 @@ def make_manifest(
     vocabulary_path: Path,
     shard_dir: Path,
     format: str | None = None,
+    dataset: str | None = None,
+    summary_path: Path | None = None,
+    failed_path: Path | None = None,
 ) -> dict[str, Any]:
-    """The manifest step of one dataset: read it, split, shard, and write all outputs.
+    """The manifest step of one dataset: read it, check every audio file, split, shard, and
+    write all outputs.
+
+    Order: the adapter's records; the ``split_lists`` when given
+    (:mod:`pipeline.datasets.split_lists`: tracks in no list leave); every audio path stat-ed
+    (:mod:`pipeline.datasets.file_check`: all missing, or more than
+    ``max_missing_fraction``, stops here; fewer leave the manifest as failure rows); then
+    the checks of :func:`build_manifest`, the vocabulary, splits and shards.
 
     Parameters
     ----------
     entry : mapping
         The dataset's validated config entry (adapter options, ``shards``, ``vocabulary``,
-        ``split``): the schema's defaults filled in, as :func:`pipeline.config.validate_config`
-        returns it.
+        ``split``, optional ``split_lists`` and ``max_missing_fraction``): the schema's
+        defaults filled in, as :func:`pipeline.config.validate_config` returns it.
     root : Path
         Folder the adapter reads.
     manifest_path, vocabulary_path : Path
@@ -552,14 +564,53 @@ def make_manifest(
         Folder of the per-shard track lists (rewritten only where changed).
     format : str, optional
         Adapter to use instead of ``entry["format"]`` (generated datasets are read as tables).
+    dataset : str, optional
+        The dataset's config name, for messages and the summary.
+    summary_path : Path, optional
+        Where the manifest summary (the returned dict, JSON) goes.
+    failed_path : Path, optional
+        Where the failure table of the tracks whose audio is missing or unreadable goes
+        (Parquet, ``track_id, path, stage, level, error``; written even when empty).
 
     Returns
     -------
     dict
-        Counts: ``n_tracks``, per split, ``n_tags``, ``changed_shards``, and ``checks``
-        (:meth:`RecordChecks.summary`, also written into ``vocabulary.json``).
+        ``dataset``, ``format``, ``root``, ``split_name`` (:func:`split_description`),
+        ``n_tracks``, per split, ``n_tags``, ``changed_shards``, ``files`` (found / missing /
+        unreadable counts and first paths), ``split_lists`` (when given), ``adapter`` (what
+        the adapter reports: audio variant, tracks in no split file, ...), ``warnings`` and
+        ``checks`` (:meth:`RecordChecks.summary`, also written into ``vocabulary.json``).
+
+    Raises
+    ------
+    ConfigError
+        The adapter's errors; no audio file usable, or more than ``max_missing_fraction`` of
+        them missing (one line naming the dataset, the first paths and the likely cause).
     """
-    records = load_dataset_records(format=format or entry["format"], root=root, options=entry)
+    read_format = format or entry["format"]
+    records = load_dataset_records(format=read_format, root=root, options=entry)
+    adapter_report = dict(records.attrs.get("report", {}))
+    name = dataset or "dataset"
+    label = f"dataset '{printable(name)}' (format {entry['format']!r}, root '{printable(root)}')"
+    warnings: list[str] = [str(w) for w in records.attrs.get("warnings", [])]
+
+    lists_report = None
+    if entry.get("split_lists"):
+        lists = split_list_paths(root=Path(root), value=entry["split_lists"])
+        records, lists_report, found = apply_split_lists(records, lists=lists, root=root)
+        warnings += found
+
+    spec = dataset_format(entry["format"])
+    records, file_check, found = apply_file_check(
+        records,
+        dataset=label,
+        max_missing_fraction=float(entry.get("max_missing_fraction", DEFAULT_MAX_MISSING_FRACTION)),
+        hint=spec.missing_hint,
+    )
+    warnings += found
+    for line in warnings:
+        log.warning("%s", line)
+
     vocab_cfg, split_cfg = entry["vocabulary"], entry["split"]
     n_shards = int(entry["shards"])
     manifest, vocabulary, checks = build_manifest(
@@ -578,12 +629,25 @@ def make_manifest(
     manifest.to_parquet(manifest_path, index=False)
     write_vocabulary(manifest, vocabulary, path=vocabulary_path, checks=checks)
     changed = write_shard_lists(manifest, shard_dir=shard_dir, n_shards=n_shards)
-    summary = {
+    if failed_path is not None:
+        Path(failed_path).parent.mkdir(parents=True, exist_ok=True)
+        file_check.failures().to_parquet(failed_path, index=False)
+    summary: dict[str, Any] = {
+        "dataset": name,
+        "format": entry["format"],
+        "root": printable(str(root)),
+        "split_name": split_description(entry),
         "n_tracks": len(manifest),
         **{f"n_{s}": int((manifest["split"] == s).sum()) for s in SPLITS},
         "n_tags": len(vocabulary),
         "changed_shards": changed,
+        "files": file_check.summary(),
+        "split_lists": lists_report,
+        "adapter": adapter_report,
+        "warnings": warnings,
         "checks": checks.summary(),
     }
+    if summary_path is not None:
+        write_json(summary, summary_path)
     log.info("manifest %s: %s", printable(manifest_path), summary)
     return summary
