@@ -72,8 +72,11 @@ MTAT_CLIPS = {
 }
 
 
-def write_mtat(root: Path, *, clips: dict[str, tuple[str, list[str]]] = MTAT_CLIPS) -> Path:
-    """annotations_final.csv (TAB-separated, every field quoted, as distributed) + mp3/."""
+def write_mtat(
+    root: Path, *, clips: dict[str, tuple[str, list[str]]] = MTAT_CLIPS, audio: bool = True
+) -> Path:
+    """annotations_final.csv (TAB-separated, every field quoted, as distributed) + mp3/
+    (with ``audio=False`` only the annotation file)."""
     assert len(MTAT_TAGS) == 188 and len(set(MTAT_TAGS)) == 188
     root.mkdir(parents=True, exist_ok=True)
     annotations = root / "annotations_final.csv"
@@ -82,7 +85,7 @@ def write_mtat(root: Path, *, clips: dict[str, tuple[str, list[str]]] = MTAT_CLI
         writer.writerow(["clip_id", *MTAT_TAGS, "mp3_path"])
         for number, (clip_id, (mp3_path, tags)) in enumerate(clips.items()):
             writer.writerow([clip_id, *(int(t in tags) for t in MTAT_TAGS), mp3_path])
-            if mp3_path:
+            if mp3_path and audio:
                 write_audio(root / "mp3" / mp3_path, duration_s=CLIP_S, seed=number)
     return annotations
 
@@ -113,11 +116,25 @@ def jamendo_tsv(path: Path, rows: list[list[str]]) -> None:
     path.write_text("\n".join([JAMENDO_HEADER, *("\t".join(r) for r in rows)]) + "\n")
 
 
-def write_jamendo(root: Path, *, stem: str = "autotagging_top50tags") -> None:
-    """``{stem}.tsv``, its split files under ``splits/split-0/`` and ``audio/``."""
+def write_jamendo(
+    root: Path,
+    *,
+    stem: str = "autotagging_top50tags",
+    split: int = 0,
+    variant: str = "full",
+    audio: bool = True,
+) -> None:
+    """``{stem}.tsv``, its split files under ``splits/split-{split}/`` and ``audio/``.
+
+    ``variant="low"`` names the audio files as the download script's ``audio-low`` does
+    (``14/214.low.mp3``, while the TSV's ``PATH`` says ``14/214.mp3``).
+    """
     jamendo_tsv(root / f"{stem}.tsv", JAMENDO_ROWS)
     by_id = {row[0]: row for row in JAMENDO_ROWS}
     for name, ids in JAMENDO_SPLITS.items():
-        jamendo_tsv(root / "splits" / "split-0" / f"{stem}-{name}.tsv", [by_id[i] for i in ids])
-    for number, row in enumerate(JAMENDO_ROWS):
-        write_audio(root / "audio" / row[3], duration_s=CLIP_S, seed=number)
+        jamendo_tsv(
+            root / "splits" / f"split-{split}" / f"{stem}-{name}.tsv", [by_id[i] for i in ids]
+        )
+    for number, row in enumerate(JAMENDO_ROWS if audio else []):
+        relative = row[3] if variant == "full" else row[3].replace(".mp3", ".low.mp3")
+        write_audio(root / "audio" / relative, duration_s=CLIP_S, seed=number)
