@@ -15,4 +15,5 @@ with rule_errors(smk.log[0]):
         out_csv=smk.output.csv,
         out_md=smk.output.md,
         out_html=smk.output.html,
+        dataset_splits=p.get("dataset_splits"),
     )

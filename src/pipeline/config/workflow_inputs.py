@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config.validation import collection_model, dataset_feature_sets, model_datasets
-from pipeline.datasets import dataset_format
+from pipeline.datasets import dataset_format, split_description
 from pipeline.datasets.formats import ManifestSource
 from pipeline.datasets.manifest import shard_name
 
@@ -228,6 +228,9 @@ def leaderboard_params(config: Config) -> dict[str, Any]:
         "pairs": evaluated_models(config),
         "models": config["models"],
         "features": config["features"],
+        "dataset_splits": {
+            name: split_description(entry) for name, entry in config["datasets"].items()
+        },
     }
 
 

@@ -28,8 +28,14 @@ def leaderboard_row(
     model_entry: Mapping[str, Any],
     metrics_path: Path,
     summary_path: Path,
+    dataset_split: str | None = None,
 ) -> dict[str, Any]:
-    """One leaderboard row from a model's ``metrics.json`` and ``train_summary.json``."""
+    """One leaderboard row from a model's ``metrics.json`` and ``train_summary.json``.
+
+    ``accuracy`` is the argmax accuracy of single-label datasets (None for multi-label
+    ones); ``dataset_split`` names the dataset's split (``clean (Won et al. 2020...)``,
+    ``split-0``, ``lists: ...``; :func:`pipeline.datasets.split_description`).
+    """
     metrics = read_json(metrics_path)
     summary = read_json(summary_path)
     reported = metrics["aggregations"][metrics["aggregation"]]
@@ -44,9 +50,11 @@ def leaderboard_row(
         "micro_roc_auc": reported["micro_roc_auc"],
         "micro_pr_auc": reported["micro_pr_auc"],
         "n_tags_evaluated": reported["n_tags_evaluated"],
+        "accuracy": reported.get("accuracy"),
         "params": summary.get("params"),
         "train_time_s": summary.get("train_time_s"),
         "split": metrics["split"],
+        "dataset_split": dataset_split,
         "aggregation": metrics["aggregation"],
         "checkpoint_selection": summary.get("selection", ""),
         "label_fraction": train.get("label_fraction", 1.0),
@@ -64,11 +72,13 @@ def write_leaderboard_from(
     out_csv: str | Path,
     out_md: str | Path,
     out_html: str | Path,
+    dataset_splits: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """The leaderboard of all (dataset, model) pairs, from their metrics and summaries.
 
     ``pairs``, ``metrics`` and ``summaries`` are parallel; ``models`` and ``features`` are
-    the config's sections (for the architecture and the feature settings in the caption).
+    the config's sections (for the architecture and the feature settings in the caption);
+    ``dataset_splits`` names each dataset's split (``dataset_split`` column).
     """
     rows = [
         leaderboard_row(
@@ -77,6 +87,7 @@ def write_leaderboard_from(
             model_entry=models[model],
             metrics_path=Path(m),
             summary_path=Path(s),
+            dataset_split=(dataset_splits or {}).get(dataset),
         )
         for (dataset, model), m, s in zip(pairs, metrics, summaries, strict=True)
     ]
