@@ -115,6 +115,7 @@ def assign_splits(
     seed: int = 0,
     valid_fraction: float = 0.1,
     test_fraction: float = 0.2,
+    same_file_groups: list[list[int]] | None = None,
 ) -> pd.Series:
     """Keep official splits; give the other tracks a deterministic, artist-aware split.
 
@@ -130,6 +131,9 @@ def assign_splits(
     seed : int
     valid_fraction, test_fraction : float
         Expected fractions of groups in the validation and test splits.
+    same_file_groups : list of list of int, optional
+        The positions of the tracks that share an audio file, when already known (none
+        after :func:`check_records` under ``keep_first``); None finds them.
 
     Returns
     -------
@@ -158,7 +162,9 @@ def assign_splits(
         split = split.copy()
         split[missing] = drawn
     split = split.astype(str)
-    for group in _same_file_groups(records["path"]):
+    if same_file_groups is None:
+        same_file_groups = _same_file_groups(records["path"])
+    for group in same_file_groups:
         split.iloc[group[1:]] = split.iloc[group[0]]
     return split
 
@@ -176,11 +182,10 @@ def audio_file_keys(paths: Iterable[str]) -> list[str]:
     """
     keys = []
     for path in paths:
-        real = os.path.realpath(path)
         try:
-            info = os.stat(real)
+            info = os.stat(path)  # follows links and ".." as the kernel does
         except (OSError, ValueError):
-            keys.append(f"path:{real}")
+            keys.append(f"path:{os.path.realpath(path)}")
         else:
             keys.append(f"inode:{info.st_dev}:{info.st_ino}")
     return keys
@@ -194,9 +199,24 @@ def _same_file_groups(paths: Iterable[str]) -> list[list[int]]:
     return [group for group in positions.values() if len(group) > 1]
 
 
-def _inside(path: str, *, root: str) -> bool:
+def _real_path(path: str, *, folders: dict[str, str]) -> str:
+    """``os.path.realpath(path)``, resolving each folder once (``folders`` caches them).
+
+    A path with ``..`` or whose last part is a link is resolved in full; otherwise only its
+    folder is (one ``lstat`` per path instead of one per path component).
+    """
+    absolute = os.path.abspath(path)
+    head, name = os.path.split(absolute)
+    if ".." in path.replace("\\", "/").split("/") or not name or os.path.islink(absolute):
+        return os.path.realpath(path)
+    if head not in folders:
+        folders[head] = os.path.realpath(head)
+    return os.path.join(folders[head], name)
+
+
+def _inside(path: str, *, root: str, folders: dict[str, str] | None = None) -> bool:
     """Whether the resolved ``path`` lies under the resolved folder ``root``."""
-    real = os.path.realpath(path)
+    real = _real_path(path, folders={} if folders is None else folders)
     try:
         return os.path.commonpath([real, root]) == root
     except ValueError:  # different drives, or relative against absolute
@@ -368,10 +388,11 @@ def check_records(
     real_root = None
     if root is not None:
         real_root = os.path.realpath(root)
+        folders: dict[str, str] = {}
         outside = [
             (str(t), str(path))
             for t, path in zip(records["track_id"], records["path"], strict=True)
-            if not _inside(str(path), root=real_root)
+            if not _inside(str(path), root=real_root, folders=folders)
         ]
     checks = RecordChecks(
         duplicate_audio=duplicate_audio,
@@ -441,7 +462,12 @@ def build_manifest(
     vocabulary = tag_vocabulary(records["tags"], top_n=top_n, min_count=min_count)
     known = set(vocabulary)
     split = assign_splits(
-        records, seed=seed, valid_fraction=valid_fraction, test_fraction=test_fraction
+        records,
+        seed=seed,
+        valid_fraction=valid_fraction,
+        test_fraction=test_fraction,
+        # keep_first left one track per audio file: no group to look for again
+        same_file_groups=[] if duplicate_audio == "keep_first" else None,
     )
     official = records["split"].astype(object).where(records["split"].notna(), None)
     overridden = [
