@@ -245,3 +245,10 @@ def test_split_description_names_the_split_of_each_entry() -> None:
         split_description({**gtzan_entry, "split_lists": lists})
         == "lists: train_filtered.txt, v.txt, t.txt"
     )
+
+
+def test_split_list_files_are_inputs_of_the_manifest_step() -> None:
+    lists = {"train": "split/train.txt", "valid": "split/valid.txt", "test": "/abs/test.txt"}
+    entry = {**_filled(_minimal("gtzan")), "split_lists": lists}
+    files = gtzan.FORMAT.manifest_source(entry=entry, dataset_dir="resources/g").files
+    assert files[-3:] == ["/data/x/split/train.txt", "/data/x/split/valid.txt", "/abs/test.txt"]

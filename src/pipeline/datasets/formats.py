@@ -170,12 +170,27 @@ class DatasetFormat:
                 format=self.name,
                 root=entry["root"],
                 options=dict(entry),
-                files=[str(path) for path in files],
+                files=[str(path) for path in [*files, *_split_list_files(entry)]],
             )
         folder = f"{dataset_dir}/{self.generated_dir}" if self.generated_dir else dataset_dir
+        lists = _split_list_files({**entry, "root": folder})
         return ManifestSource(
             format="table",
             root=folder,
             options={**entry, **GENERATED_TABLE},
-            files=[f"{folder}/{GENERATED_TABLE['table']}"],
+            files=[f"{folder}/{GENERATED_TABLE['table']}", *map(str, lists)],
         )
+
+
+def _split_list_files(entry: Mapping[str, Any]) -> list[Path]:
+    """The ``split_lists`` files of an entry (relative to its ``root`` unless absolute), so
+    that editing a list re-runs the manifest step."""
+    lists = entry.get("split_lists")
+    if not isinstance(lists, Mapping):
+        return []
+    root = Path(str(entry.get("root", ".")))
+    out = []
+    for value in lists.values():
+        path = Path(str(value)).expanduser()
+        out.append(path if path.is_absolute() else root / path)
+    return out
