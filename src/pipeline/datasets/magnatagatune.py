@@ -34,7 +34,10 @@ Splits (option ``split_scheme``)
   models") and most later papers: the 50 most frequent tags over all clips (ties broken by
   name), only the clips with at least one of them, tags limited to those 50, the same
   folders. The published counts: 15,247 / 1,529 / 4,332 = 21,108 clips. The adapter reports
-  the clips left out in ``attrs["report"]`` (the manifest summary's ``adapter``).
+  the clips left out in ``attrs["report"]`` (the manifest summary's ``adapter``). Won's
+  lists (``split/mtat/*.npy``; their README) also left out the clips with less than 29.1 s
+  of audio, which this rule keeps (the window is padded): give those lists as
+  ``split_lists`` to reproduce the split row for row.
 
 These numbers are the published ones: the real ``annotations_final.csv`` cannot be downloaded
 where this code is tested, so the tests check the rules (top-50 by frequency, at least one
