@@ -133,7 +133,8 @@ def test_feature_and_model_inputs() -> None:
         "out/a/features/lm/0001.zarr",
     ]
     assert inputs.shard_failures(config, dataset="b", features="lm") == [
-        "out/b/features/lm/0000.failed.parquet"
+        "out/b/manifest.failed.parquet",  # tracks whose audio the manifest step did not find
+        "out/b/features/lm/0000.failed.parquet",
     ]
     assert inputs.train_inputs(config, dataset="a", model="lstm") == {
         "index": "out/a/features/mf/index.parquet",

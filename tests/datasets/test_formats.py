@@ -9,7 +9,16 @@ from pathlib import Path
 import pytest
 
 from pipeline.config import load_yaml, validate_config
-from pipeline.datasets import ADAPTERS, FORMATS, dataset_format, gtzan, magnatagatune, mtg_jamendo
+from pipeline.datasets import (
+    ADAPTERS,
+    FORMATS,
+    dataset_format,
+    fma,
+    gtzan,
+    magnatagatune,
+    mtg_jamendo,
+    split_description,
+)
 from pipeline.datasets import table as table_format
 from pipeline.datasets.formats import GENERATED_TABLE, DatasetFormat
 from pipeline.datasets.manifest import assign_splits, build_manifest, tag_vocabulary
@@ -50,7 +59,7 @@ def test_registry_matches_the_schema() -> None:
     assert ADAPTERS == {
         name: spec.load_records for name, spec in FORMATS.items() if spec.load_records
     }
-    assert sorted(ADAPTERS) == ["gtzan", "magnatagatune", "mtg_jamendo", "table"]
+    assert sorted(ADAPTERS) == ["fma", "gtzan", "magnatagatune", "mtg_jamendo", "table"]
     for spec in FORMATS.values():  # every key a format requires or generates from is known
         keys = set(spec.requires) | set(spec.generator_keys)
         assert keys <= set(DATASET_SCHEMA["properties"]), spec.name
@@ -58,8 +67,8 @@ def test_registry_matches_the_schema() -> None:
 
 def test_unknown_format_lists_the_known_ones() -> None:
     assert dataset_format("gtzan") is gtzan.FORMAT
-    with pytest.raises(ConfigError, match="unknown dataset format 'fma'") as error:
-        dataset_format("fma")
+    with pytest.raises(ConfigError, match="unknown dataset format 'fma_small'") as error:
+        dataset_format("fma_small")
     assert all(repr(name) in str(error.value) for name in FORMATS)
 
 
@@ -95,6 +104,14 @@ def test_a_format_is_either_read_or_generated() -> None:
             },
         ),
         (gtzan, {"genres_dir": "DEFAULT_GENRES_DIR", "extensions": "DEFAULT_EXTENSIONS"}),
+        (
+            fma,
+            {
+                "subset": "DEFAULT_SUBSET",
+                "metadata_dir": "DEFAULT_METADATA_DIR",
+                "genre_tags": "DEFAULT_GENRE_TAGS",
+            },
+        ),
         (
             table_format,
             {
@@ -207,3 +224,31 @@ def test_required_paths_are_root_then_the_declared_keys() -> None:
     assert [k for k, _, _ in scores.FORMAT.required_paths(entry=scores_entry)] == ["root", "table"]
     for spec in FORMATS.values():  # every path key is a key of the schema
         assert {key for key, _ in spec.paths} <= set(SCHEMA["$defs"]["dataset"]["properties"])
+
+
+# ---------------------------------------------------------------------------- split names
+
+
+def test_split_description_names_the_split_of_each_entry() -> None:
+    mtat = _filled(_minimal("magnatagatune"))
+    assert split_description(mtat).startswith("folders")
+    assert split_description({**mtat, "split_scheme": "clean"}).startswith("clean (Won")
+    jamendo = _filled(_minimal("mtg_jamendo"))
+    assert split_description(jamendo) == "split-0"
+    assert split_description({**jamendo, "splits_dir": "data/splits/split-3"}) == "split-3"
+    assert split_description({**jamendo, "splits_dir": None}) == "drawn (seed 0)"
+    assert split_description(_filled(_minimal("fma"))).startswith("fma_small official")
+    gtzan_entry = _filled(_minimal("gtzan"))
+    assert split_description(gtzan_entry) == "drawn (seed 0)"
+    lists = {"train": "split/train_filtered.txt", "valid": "v.txt", "test": "t.txt"}
+    assert (
+        split_description({**gtzan_entry, "split_lists": lists})
+        == "lists: train_filtered.txt, v.txt, t.txt"
+    )
+
+
+def test_split_list_files_are_inputs_of_the_manifest_step() -> None:
+    lists = {"train": "split/train.txt", "valid": "split/valid.txt", "test": "/abs/test.txt"}
+    entry = {**_filled(_minimal("gtzan")), "split_lists": lists}
+    files = gtzan.FORMAT.manifest_source(entry=entry, dataset_dir="resources/g").files
+    assert files[-3:] == ["/data/x/split/train.txt", "/data/x/split/valid.txt", "/abs/test.txt"]

@@ -79,3 +79,47 @@ def test_magnatagatune_split_of_folder() -> None:
     assert magnatagatune.split_of_folder(mp3_path="e/x-y.mp3") == "test"
     assert magnatagatune.split_of_folder(mp3_path="g/x-y.mp3") is None
     assert magnatagatune.split_of_folder(mp3_path="x-y.mp3") is None
+
+
+def _many_clips() -> dict[str, tuple[str, list[str]]]:
+    """60 clips in the 16 folders: tag k of the first 50 on 60 - k clips (so the top 50 are
+    MTAT_TAGS[:50], by frequency), 10 rarer tags on one clip each; clips 0-5 hold only a rare
+    tag or none, so the clean split leaves them out."""
+    common, rare = MTAT_TAGS[:50], MTAT_TAGS[50:60]
+    clips = {}
+    for clip in range(60):
+        folder = "0123456789abcdef"[clip % 16]
+        if clip < 6:
+            tags = [rare[clip]] if clip < 5 else []
+        else:
+            tags = [tag for k, tag in enumerate(common) if clip < 60 - k]
+            tags += [rare[clip - 50]] if clip >= 55 else []
+        clips[str(clip * 3 + 2)] = (
+            f"{folder}/artist_{clip % 7}-album-01-title-{clip}-29.mp3",
+            tags,
+        )
+    return clips
+
+
+def test_magnatagatune_clean_split_keeps_clips_with_a_top50_tag(tmp_path: Path) -> None:
+    clips = _many_clips()
+    write_mtat(tmp_path, clips=clips, audio=False)
+    full = magnatagatune.load_records(root=tmp_path, options={})
+    assert len(full) == 60 and full.attrs["report"]["split_scheme"] == "folders"
+
+    clean = magnatagatune.load_records(root=tmp_path, options={"split_scheme": "clean"})
+    report = clean.attrs["report"]
+    assert report["top_tags"] == MTAT_TAGS[:50]  # by frequency, not by column order
+    assert report["clips_without_top_tag"] == 6 and len(clean) == 54
+    assert set(clean["track_id"]) == {str(c * 3 + 2) for c in range(6, 60)}
+    assert all(tags and set(tags) <= set(MTAT_TAGS[:50]) for tags in clean["tags"])
+    # the same folders as the full split: 0-b train, c valid, d-f test
+    expected = {s: 0 for s in ("train", "valid", "test")}
+    for clip in range(6, 60):
+        folder = "0123456789abcdef"[clip % 16]
+        expected[magnatagatune.split_of_folder(mp3_path=f"{folder}/x.mp3") or ""] += 1
+    assert report["clips"] == expected
+    assert clean["split"].value_counts().to_dict() == {k: v for k, v in expected.items() if v}
+
+    with pytest.raises(ConfigError, match="split_scheme' is 'won'"):
+        magnatagatune.load_records(root=tmp_path, options={"split_scheme": "won"})

@@ -279,9 +279,16 @@ def test_stale_and_unreadable_shard_files(tmp_path: Path) -> None:
 
 
 def _write_table(folder: Path, rows: list[str]) -> None:
+    """tracks.csv and a non-empty file per relative path (the manifest step only stats)."""
     folder.mkdir(parents=True, exist_ok=True)
     text = "path,tags,split,artist,duration_s\n" + "\n".join(rows) + "\n"
     (folder / "tracks.csv").write_text(text, encoding="utf-8")
+    for row in rows:
+        written = Path(row.split(",")[0])
+        audio = folder / written
+        if not written.is_absolute() and not audio.exists():
+            audio.parent.mkdir(parents=True, exist_ok=True)
+            audio.write_bytes(b"not decoded here")
 
 
 ROWS = [
@@ -525,3 +532,49 @@ def test_an_escaped_id_equal_to_another_is_an_error() -> None:
 def test_split_fractions_summing_above_one_or_nan(valid: float, test: float) -> None:
     with pytest.raises(ConfigError, match="split fractions"):
         assign_splits(_records(10), valid_fraction=valid, test_fraction=test)
+
+
+# ---------------------------------------------------------------------------- every file checked
+
+
+def test_make_manifest_checks_every_file_first(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    rows = [f"audio/{i:02d}.wav,{'rock' if i % 2 else 'jazz'},,," for i in range(20)]
+    _write_table(root, rows)
+    (root / "audio" / "03.wav").unlink()  # missing
+    (root / "audio" / "04.wav").write_bytes(b"")  # empty: unreadable
+    out = tmp_path / "results"
+    paths = {
+        "manifest_path": out / "manifest.parquet",
+        "vocabulary_path": out / "vocabulary.json",
+        "shard_dir": out / "shards",
+        "summary_path": out / "manifest_summary.json",
+        "failed_path": out / "manifest.failed.parquet",
+    }
+    summary = make_manifest(entry=_entry(root), root=root, dataset="mine", **paths)
+    manifest = pd.read_parquet(paths["manifest_path"])
+    assert len(manifest) == 18 and not {"audio/03", "audio/04"} & set(manifest["track_id"])
+    written = json.loads(paths["summary_path"].read_text(encoding="utf-8"))
+    assert written == json.loads(json.dumps(summary))
+    files = written["files"]
+    assert (files["checked"], files["found"], files["missing"], files["unreadable"]) == (
+        20,
+        18,
+        1,
+        1,
+    )
+    assert files["missing_examples"] == [str(root / "audio" / "03.wav")]
+    assert written["dataset"] == "mine" and written["split_name"] == "drawn (seed 0)"
+    assert "1 of 20 audio files are missing and 1 unreadable" in written["warnings"][0]
+    failed = pd.read_parquet(paths["failed_path"])
+    assert failed["track_id"].tolist() == ["audio/03", "audio/04"]
+    assert set(failed["stage"]) == {"check"} and "is empty" in failed["error"].iloc[1]
+
+    # above the limit, and all missing: stop with one line naming the dataset
+    with pytest.raises(ConfigError, match=r"dataset 'mine' .*more than max_missing_fraction 0.05"):
+        make_manifest(
+            entry=_entry(root, max_missing_fraction=0.05), root=root, dataset="mine", **paths
+        )
+    (root / "audio").rename(root / "elsewhere")
+    with pytest.raises(ConfigError, match=r"dataset 'mine' .*none of the 20 audio files"):
+        make_manifest(entry=_entry(root), root=root, dataset="mine", **paths)

@@ -17,15 +17,15 @@ from tests.helpers.records import assert_contract
 
 
 def test_registry_lists_every_format() -> None:
-    assert set(ADAPTERS) == {"magnatagatune", "mtg_jamendo", "gtzan", "table"}
+    assert set(ADAPTERS) == {"magnatagatune", "mtg_jamendo", "gtzan", "fma", "table"}
     assert ADAPTERS["gtzan"] is gtzan.load_records
 
 
 def test_unknown_format_lists_allowed_formats(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as error:
-        load_dataset_records(format="fma", root=tmp_path, options={})
+        load_dataset_records(format="fma_small", root=tmp_path, options={})
     message = str(error.value)
-    assert "'fma'" in message
+    assert "'fma_small'" in message
     assert all(repr(name) in message for name in ADAPTERS)
     with pytest.raises(ConfigError, match="must be a mapping"):
         load_dataset_records(format="gtzan", root=tmp_path, options=["genres"])  # type: ignore[arg-type]

@@ -43,6 +43,30 @@ def test_leaderboard_row_reads_the_reported_aggregation(tmp_path: Path) -> None:
     assert (row["aggregation"], row["split"]) == ("autopool", "test")
     assert (row["params"], row["best_epoch"], row["label_fraction"]) == (1234, 3, 0.5)
     assert row["checkpoint_selection"] == "best valid"
+    assert row["accuracy"] is None and row["dataset_split"] is None  # multi-label, not named
+
+
+def test_leaderboard_states_accuracy_and_the_dataset_split(tmp_path: Path) -> None:
+    metrics, summary = _run_files(tmp_path, roc=0.8, aggregation="mean")
+    written = json.loads(metrics.read_text())
+    written["aggregations"]["mean"] |= {"single_label": True, "accuracy": 0.625}
+    write_json(written, metrics)
+    out = {f"out_{k}": tmp_path / f"leaderboard.{k}" for k in ("csv", "md", "html")}
+    table = write_leaderboard_from(
+        pairs=[("gtzan", "fcn")],
+        models={"fcn": {"architecture": "fcn", "features": "logmel"}},
+        features={"logmel": {"kind": "logmel"}},
+        metrics=[metrics],
+        summaries=[summary],
+        dataset_splits={
+            "gtzan": "lists: train_filtered.txt, valid_filtered.txt, test_filtered.txt"
+        },
+        **out,
+    )
+    assert table["accuracy"].tolist() == [0.625]
+    assert table["dataset_split"].iloc[0].startswith("lists: train_filtered.txt")
+    markdown = out["out_md"].read_text()
+    assert "0.6250" in markdown and "lists: train_filtered.txt" in markdown
 
 
 def test_write_leaderboard_from_runs(tmp_path: Path) -> None:

@@ -11,9 +11,11 @@ import pytest
 from pipeline.errors import PipelineError
 from pipeline.evaluation.metrics import (
     PER_TAG_COLUMNS,
+    argmax_accuracy,
     label_matrix,
     macro_auc,
     per_tag_metrics,
+    single_label,
     summary_metrics,
     tag_aucs,
 )
@@ -187,3 +189,19 @@ def test_macro_auc_matches_summary_metrics() -> None:
     assert n_scored == summary["n_tags_evaluated"] == 4
     assert roc == pytest.approx(summary["macro_roc_auc"], abs=1e-15)
     assert pr == pytest.approx(summary["macro_pr_auc"], abs=1e-15)
+
+
+def test_accuracy_only_for_single_label_tracks() -> None:
+    # 4 tracks, one genre each: argmax right on tracks 0, 1, 3
+    y = np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 0, 0]])
+    s = np.array([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.5, 0.4, 0.1], [0.6, 0.3, 0.2]])
+    summary = summary_metrics(y_true=y, y_score=s, tags=["blues", "jazz", "rock"])
+    assert summary["single_label"] is True
+    assert summary["accuracy"] == pytest.approx(0.75)
+    # a track with two labels (or none): multi-label, no accuracy
+    multi = y.copy()
+    multi[0, 1] = 1
+    summary = summary_metrics(y_true=multi, y_score=s, tags=["blues", "jazz", "rock"])
+    assert summary["single_label"] is False and summary["accuracy"] is None
+    assert not single_label(np.zeros((0, 3)))
+    assert np.isnan(argmax_accuracy(y_true=np.zeros((0, 3)), y_score=np.zeros((0, 3))))

@@ -36,6 +36,7 @@ TINY_CONFIG = {
             "table": "tags.csv",
             "shards": 2,
             "split": {"valid_fraction": 0.25, "test_fraction": 0.25},
+            "max_missing_fraction": 0.2,  # 2 of 15 audio files are missing or empty on purpose
         }
     },
     "features": {
@@ -187,12 +188,17 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_outputs_and_failures(workdir: Path) -> None:
     results = workdir / "results" / "tiny"
     manifest = pd.read_parquet(results / "manifest.parquet")
-    assert len(manifest) == 15
+    # every audio file is checked before any work: the missing and the empty one leave the
+    # manifest as failure rows of stage "check"; the other 13 go on
+    assert len(manifest) == 13
     assert set(manifest["split"]) <= {"train", "valid", "test"}
+    checked = json.loads((results / "manifest_summary.json").read_text())["files"]
+    assert (checked["checked"], checked["found"], checked["missing"]) == (15, 13, 1)
+    assert checked["unreadable"] == 1 and checked["missing_examples"] == ["data/missing.wav"]
     for features, n_bins in (("logmel", 24), ("mfcc", 16)):
         folder = results / "features" / features
         summary = json.loads((folder / "summary.json").read_text())
-        assert summary["n_tracks"] == 15
+        assert summary["n_tracks"] == 13
         assert summary["n_stored"] == 11  # 10 good tracks + the silent one
         assert summary["n_failed"] == 4
         failed = pd.read_csv(folder / "failed.csv")
@@ -203,7 +209,13 @@ def test_outputs_and_failures(workdir: Path) -> None:
             "missing.wav",
             "text.mp3",
         ]
-        assert (errors["stage"] == "decode").all()
+        stage = dict(zip(errors["path"].map(lambda p: Path(p).name), errors["stage"], strict=True))
+        assert stage == {
+            "corrupt.flac": "decode",
+            "text.mp3": "decode",
+            "empty.wav": "check",
+            "missing.wav": "check",
+        }
         for _, row in errors.iterrows():
             assert Path(row["path"]).name in row["error"]
         warned = set(failed.loc[failed["level"] == "warning", "path"].map(lambda p: Path(p).name))

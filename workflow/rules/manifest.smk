@@ -7,6 +7,8 @@ checkpoint build_manifest:
     output:
         manifest=f"{RESULTS}/{{dataset}}/manifest.parquet",
         vocabulary=f"{RESULTS}/{{dataset}}/vocabulary.json",
+        summary=f"{RESULTS}/{{dataset}}/manifest_summary.json",
+        failed=f"{RESULTS}/{{dataset}}/manifest.failed.parquet",
     log:
         f"{RESULTS}/logs/build_manifest/{{dataset}}.log",
     benchmark:

@@ -1,4 +1,5 @@
-"""Checkpoint build_manifest: manifest, vocabulary and per-shard track lists of a dataset."""
+"""Checkpoint build_manifest: manifest, vocabulary, summary (every audio file checked), the
+failure rows of missing audio and the per-shard track lists of a dataset."""
 
 from pathlib import Path
 
@@ -15,4 +16,7 @@ with rule_errors(smk.log[0]):
         manifest_path=Path(smk.output.manifest),
         vocabulary_path=Path(smk.output.vocabulary),
         shard_dir=Path(smk.params.shard_dir),
+        dataset=smk.wildcards.dataset,
+        summary_path=Path(smk.output.summary),
+        failed_path=Path(smk.output.failed),
     )

@@ -18,4 +18,5 @@ with rule_errors(smk.log[0]):
         out_md=smk.output.md,
         out_html=smk.output.html,
         out_png=smk.output.plot,
+        dataset_splits=p.get("dataset_splits"),
     )

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config.validation import collection_model, dataset_feature_sets, model_datasets
-from pipeline.datasets import dataset_format
+from pipeline.datasets import dataset_format, split_description
 from pipeline.datasets.formats import ManifestSource
 from pipeline.datasets.manifest import shard_name
 
@@ -185,10 +185,12 @@ def shard_stores(config: Config, *, dataset: str, features: str) -> list[str]:
 
 
 def shard_failures(config: Config, *, dataset: str, features: str) -> list[str]:
-    """Every shard's table of tracks that failed extraction."""
+    """Every shard's table of tracks that failed extraction, after the manifest step's table
+    of tracks whose audio is missing or unreadable (``manifest.failed.parquet``)."""
     folder = feature_dir(config, dataset=dataset, features=features)
     shards = _shard_names(config["datasets"][dataset]["shards"])
-    return [f"{folder}/{shard}.failed.parquet" for shard in shards]
+    missing = f"{config['results']}/{dataset}/manifest.failed.parquet"
+    return [missing, *(f"{folder}/{shard}.failed.parquet" for shard in shards)]
 
 
 # ---------------------------------------------------------------------------- models
@@ -245,6 +247,9 @@ def leaderboard_params(config: Config) -> dict[str, Any]:
         "models": config["models"],
         "features": config["features"],
         "bootstrap": config["evaluation"]["bootstrap"],
+        "dataset_splits": {
+            name: split_description(entry) for name, entry in config["datasets"].items()
+        },
     }
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.datasets import gtzan, magnatagatune, mtg_jamendo, table
+from pipeline.datasets import fma, gtzan, magnatagatune, mtg_jamendo, table
 from pipeline.datasets._common import separators
 from pipeline.datasets.formats import Adapter, DatasetFormat
 from pipeline.datasets.rendering import demo, scores
@@ -49,6 +49,7 @@ __all__ = [
     "dataset_format",
     "load_dataset_records",
     "separators",
+    "split_description",
     "validate_records",
 ]
 
@@ -63,6 +64,7 @@ FORMATS: dict[str, DatasetFormat] = {
         magnatagatune.FORMAT,
         mtg_jamendo.FORMAT,
         gtzan.FORMAT,
+        fma.FORMAT,
         table.FORMAT,
         demo.FORMAT,
         scores.FORMAT,
@@ -216,7 +218,7 @@ def validate_records(*, records: pd.DataFrame, format: str, root: Path) -> pd.Da
             "non-negative seconds or NaN",
         )
 
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "track_id": pd.Series(records["track_id"].tolist(), dtype="str"),
             "path": pd.Series(records["path"].tolist(), dtype="str"),
@@ -226,6 +228,28 @@ def validate_records(*, records: pd.DataFrame, format: str, root: Path) -> pd.Da
             "duration_s": pd.Series(duration.tolist(), dtype="float64"),
         }
     )
+    # what the adapter reports for the manifest summary (``attrs["report"]``: a JSON-able dict)
+    out.attrs = dict(records.attrs)
+    return out
+
+
+def split_description(entry: Mapping[str, Any]) -> str:
+    """Which split a validated dataset entry uses, in words, for the summary and leaderboard.
+
+    ``lists: train.npy, valid.npy, test.npy`` with ``split_lists``; else the format's
+    official split (:attr:`DatasetFormat.split_name`: ``clean (Won et al. 2020)``,
+    ``split-0``); else ``drawn (seed N)``, the artist-aware split of the manifest step.
+    """
+    lists = entry.get("split_lists")
+    if isinstance(lists, Mapping) and lists:
+        return "lists: " + ", ".join(Path(str(lists[s])).name for s in SPLITS if s in lists)
+    spec = FORMATS.get(entry.get("format", ""))
+    if spec is not None and spec.split_name is not None:
+        name = spec.split_name(entry=entry)
+        if name:
+            return name
+    seed = entry.get("split", {}).get("seed", 0) if isinstance(entry.get("split"), Mapping) else 0
+    return f"drawn (seed {seed})"
 
 
 def load_dataset_records(

@@ -103,6 +103,14 @@ class DatasetFormat:
         With ``root`` (when the format requires it) they are checked when the DAG is built
         (:meth:`required_paths`), so a missing dataset is named by its config key. Files that
         a rule generates are never listed.
+    missing_hint : str
+        Read formats: the likely cause, besides a wrong ``root``, when audio files are
+        missing (the other download variant, an audio folder option), appended to the
+        manifest step's message (:mod:`pipeline.datasets.file_check`).
+    split_name : callable or None
+        ``split_name(entry=...) -> str``: the official split a validated entry selects
+        (``"clean (Won et al. 2020)"``, ``"split-0"``), stated in the manifest summary and the
+        leaderboard; None when the format has no official split.
     """
 
     name: str
@@ -113,6 +121,8 @@ class DatasetFormat:
     generator_keys: tuple[str, ...] = ()
     generator_inputs: Callable[..., dict[str, str]] | None = None
     paths: tuple[tuple[str, str], ...] = ()
+    missing_hint: str = ""
+    split_name: Callable[..., str] | None = None
 
     def __post_init__(self) -> None:
         read = self.load_records is not None and self.metadata_files is not None
@@ -160,12 +170,27 @@ class DatasetFormat:
                 format=self.name,
                 root=entry["root"],
                 options=dict(entry),
-                files=[str(path) for path in files],
+                files=[str(path) for path in [*files, *_split_list_files(entry)]],
             )
         folder = f"{dataset_dir}/{self.generated_dir}" if self.generated_dir else dataset_dir
+        lists = _split_list_files({**entry, "root": folder})
         return ManifestSource(
             format="table",
             root=folder,
             options={**entry, **GENERATED_TABLE},
-            files=[f"{folder}/{GENERATED_TABLE['table']}"],
+            files=[f"{folder}/{GENERATED_TABLE['table']}", *map(str, lists)],
         )
+
+
+def _split_list_files(entry: Mapping[str, Any]) -> list[Path]:
+    """The ``split_lists`` files of an entry (relative to its ``root`` unless absolute), so
+    that editing a list re-runs the manifest step."""
+    lists = entry.get("split_lists")
+    if not isinstance(lists, Mapping):
+        return []
+    root = Path(str(entry.get("root", ".")))
+    out = []
+    for value in lists.values():
+        path = Path(str(value)).expanduser()
+        out.append(path if path.is_absolute() else root / path)
+    return out

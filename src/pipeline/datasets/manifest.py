@@ -37,7 +37,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.datasets import SPLITS, load_dataset_records
+from pipeline.datasets import SPLITS, dataset_format, load_dataset_records, split_description
+from pipeline.datasets.file_check import DEFAULT_MAX_MISSING_FRACTION, apply_file_check
+from pipeline.datasets.split_lists import apply_split_lists, split_list_paths
 from pipeline.errors import ConfigError, printable
 from pipeline.io.files import write_json
 
@@ -113,6 +115,7 @@ def assign_splits(
     seed: int = 0,
     valid_fraction: float = 0.1,
     test_fraction: float = 0.2,
+    same_file_groups: list[list[int]] | None = None,
 ) -> pd.Series:
     """Keep official splits; give the other tracks a deterministic, artist-aware split.
 
@@ -128,6 +131,9 @@ def assign_splits(
     seed : int
     valid_fraction, test_fraction : float
         Expected fractions of groups in the validation and test splits.
+    same_file_groups : list of list of int, optional
+        The positions of the tracks that share an audio file, when already known (none
+        after :func:`check_records` under ``keep_first``); None finds them.
 
     Returns
     -------
@@ -156,7 +162,9 @@ def assign_splits(
         split = split.copy()
         split[missing] = drawn
     split = split.astype(str)
-    for group in _same_file_groups(records["path"]):
+    if same_file_groups is None:
+        same_file_groups = _same_file_groups(records["path"])
+    for group in same_file_groups:
         split.iloc[group[1:]] = split.iloc[group[0]]
     return split
 
@@ -174,11 +182,10 @@ def audio_file_keys(paths: Iterable[str]) -> list[str]:
     """
     keys = []
     for path in paths:
-        real = os.path.realpath(path)
         try:
-            info = os.stat(real)
+            info = os.stat(path)  # follows links and ".." as the kernel does
         except (OSError, ValueError):
-            keys.append(f"path:{real}")
+            keys.append(f"path:{os.path.realpath(path)}")
         else:
             keys.append(f"inode:{info.st_dev}:{info.st_ino}")
     return keys
@@ -192,9 +199,24 @@ def _same_file_groups(paths: Iterable[str]) -> list[list[int]]:
     return [group for group in positions.values() if len(group) > 1]
 
 
-def _inside(path: str, *, root: str) -> bool:
+def _real_path(path: str, *, folders: dict[str, str]) -> str:
+    """``os.path.realpath(path)``, resolving each folder once (``folders`` caches them).
+
+    A path with ``..`` or whose last part is a link is resolved in full; otherwise only its
+    folder is (one ``lstat`` per path instead of one per path component).
+    """
+    absolute = os.path.abspath(path)
+    head, name = os.path.split(absolute)
+    if ".." in path.replace("\\", "/").split("/") or not name or os.path.islink(absolute):
+        return os.path.realpath(path)
+    if head not in folders:
+        folders[head] = os.path.realpath(head)
+    return os.path.join(folders[head], name)
+
+
+def _inside(path: str, *, root: str, folders: dict[str, str] | None = None) -> bool:
     """Whether the resolved ``path`` lies under the resolved folder ``root``."""
-    real = os.path.realpath(path)
+    real = _real_path(path, folders={} if folders is None else folders)
     try:
         return os.path.commonpath([real, root]) == root
     except ValueError:  # different drives, or relative against absolute
@@ -366,10 +388,11 @@ def check_records(
     real_root = None
     if root is not None:
         real_root = os.path.realpath(root)
+        folders: dict[str, str] = {}
         outside = [
             (str(t), str(path))
             for t, path in zip(records["track_id"], records["path"], strict=True)
-            if not _inside(str(path), root=real_root)
+            if not _inside(str(path), root=real_root, folders=folders)
         ]
     checks = RecordChecks(
         duplicate_audio=duplicate_audio,
@@ -439,7 +462,12 @@ def build_manifest(
     vocabulary = tag_vocabulary(records["tags"], top_n=top_n, min_count=min_count)
     known = set(vocabulary)
     split = assign_splits(
-        records, seed=seed, valid_fraction=valid_fraction, test_fraction=test_fraction
+        records,
+        seed=seed,
+        valid_fraction=valid_fraction,
+        test_fraction=test_fraction,
+        # keep_first left one track per audio file: no group to look for again
+        same_file_groups=[] if duplicate_audio == "keep_first" else None,
     )
     official = records["split"].astype(object).where(records["split"].notna(), None)
     overridden = [
@@ -535,15 +563,25 @@ def make_manifest(
     vocabulary_path: Path,
     shard_dir: Path,
     format: str | None = None,
+    dataset: str | None = None,
+    summary_path: Path | None = None,
+    failed_path: Path | None = None,
 ) -> dict[str, Any]:
-    """The manifest step of one dataset: read it, split, shard, and write all outputs.
+    """The manifest step of one dataset: read it, check every audio file, split, shard, and
+    write all outputs.
+
+    Order: the adapter's records; the ``split_lists`` when given
+    (:mod:`pipeline.datasets.split_lists`: tracks in no list leave); every audio path stat-ed
+    (:mod:`pipeline.datasets.file_check`: all missing, or more than
+    ``max_missing_fraction``, stops here; fewer leave the manifest as failure rows); then
+    the checks of :func:`build_manifest`, the vocabulary, splits and shards.
 
     Parameters
     ----------
     entry : mapping
         The dataset's validated config entry (adapter options, ``shards``, ``vocabulary``,
-        ``split``): the schema's defaults filled in, as :func:`pipeline.config.validate_config`
-        returns it.
+        ``split``, optional ``split_lists`` and ``max_missing_fraction``): the schema's
+        defaults filled in, as :func:`pipeline.config.validate_config` returns it.
     root : Path
         Folder the adapter reads.
     manifest_path, vocabulary_path : Path
@@ -552,14 +590,53 @@ def make_manifest(
         Folder of the per-shard track lists (rewritten only where changed).
     format : str, optional
         Adapter to use instead of ``entry["format"]`` (generated datasets are read as tables).
+    dataset : str, optional
+        The dataset's config name, for messages and the summary.
+    summary_path : Path, optional
+        Where the manifest summary (the returned dict, JSON) goes.
+    failed_path : Path, optional
+        Where the failure table of the tracks whose audio is missing or unreadable goes
+        (Parquet, ``track_id, path, stage, level, error``; written even when empty).
 
     Returns
     -------
     dict
-        Counts: ``n_tracks``, per split, ``n_tags``, ``changed_shards``, and ``checks``
-        (:meth:`RecordChecks.summary`, also written into ``vocabulary.json``).
+        ``dataset``, ``format``, ``root``, ``split_name`` (:func:`split_description`),
+        ``n_tracks``, per split, ``n_tags``, ``changed_shards``, ``files`` (found / missing /
+        unreadable counts and first paths), ``split_lists`` (when given), ``adapter`` (what
+        the adapter reports: audio variant, tracks in no split file, ...), ``warnings`` and
+        ``checks`` (:meth:`RecordChecks.summary`, also written into ``vocabulary.json``).
+
+    Raises
+    ------
+    ConfigError
+        The adapter's errors; no audio file usable, or more than ``max_missing_fraction`` of
+        them missing (one line naming the dataset, the first paths and the likely cause).
     """
-    records = load_dataset_records(format=format or entry["format"], root=root, options=entry)
+    read_format = format or entry["format"]
+    records = load_dataset_records(format=read_format, root=root, options=entry)
+    adapter_report = dict(records.attrs.get("report", {}))
+    name = dataset or "dataset"
+    label = f"dataset '{printable(name)}' (format {entry['format']!r}, root '{printable(root)}')"
+    warnings: list[str] = [str(w) for w in records.attrs.get("warnings", [])]
+
+    lists_report = None
+    if entry.get("split_lists"):
+        lists = split_list_paths(root=Path(root), value=entry["split_lists"])
+        records, lists_report, found = apply_split_lists(records, lists=lists, root=root)
+        warnings += found
+
+    spec = dataset_format(entry["format"])
+    records, file_check, found = apply_file_check(
+        records,
+        dataset=label,
+        max_missing_fraction=float(entry.get("max_missing_fraction", DEFAULT_MAX_MISSING_FRACTION)),
+        hint=spec.missing_hint,
+    )
+    warnings += found
+    for line in warnings:
+        log.warning("%s", line)
+
     vocab_cfg, split_cfg = entry["vocabulary"], entry["split"]
     n_shards = int(entry["shards"])
     manifest, vocabulary, checks = build_manifest(
@@ -578,12 +655,25 @@ def make_manifest(
     manifest.to_parquet(manifest_path, index=False)
     write_vocabulary(manifest, vocabulary, path=vocabulary_path, checks=checks)
     changed = write_shard_lists(manifest, shard_dir=shard_dir, n_shards=n_shards)
-    summary = {
+    if failed_path is not None:
+        Path(failed_path).parent.mkdir(parents=True, exist_ok=True)
+        file_check.failures().to_parquet(failed_path, index=False)
+    summary: dict[str, Any] = {
+        "dataset": name,
+        "format": entry["format"],
+        "root": printable(str(root)),
+        "split_name": split_description(entry),
         "n_tracks": len(manifest),
         **{f"n_{s}": int((manifest["split"] == s).sum()) for s in SPLITS},
         "n_tags": len(vocabulary),
         "changed_shards": changed,
+        "files": file_check.summary(),
+        "split_lists": lists_report,
+        "adapter": adapter_report,
+        "warnings": warnings,
         "checks": checks.summary(),
     }
+    if summary_path is not None:
+        write_json(summary, summary_path)
     log.info("manifest %s: %s", printable(manifest_path), summary)
     return summary

@@ -18,14 +18,28 @@ Conventions
 - ``track_id`` is ``TRACK_ID`` (``track_0000214``), ``artist`` is ``ARTIST_ID``,
   ``duration_s`` is ``DURATION``; ``path`` is ``audio_dir / PATH``.
 - Tag names are kept as in the file, category prefix included (``genre---rock``).
-- ``split`` is the split file a track is listed in (``-validation`` gives ``"valid"``);
-  tracks in none of the three get ``None``. The split files are named after the main TSV:
-  ``<stem of tsv>-train.tsv`` and so on.
+- ``split`` is the split file a track is listed in (``-validation`` gives ``"valid"``). The
+  split files are named after the main TSV (``<stem of tsv>-train.tsv`` and so on) and lie in
+  ``splits/split-0`` .. ``split-4``: the split is the ``splits_dir`` option. Tracks in none
+  of the three files (the moodtheme subset has 504) are counted and, by default
+  (``unsplit_tracks: leave_out``), left out; ``assign`` keeps them with split ``None``, so
+  the manifest step draws an artist-aware split for them.
+
+Audio variants
+--------------
+The download script gives the audio as ``--type audio`` (320 kbps MP3, ``NN/ID.mp3``, the
+name in ``PATH``) or ``--type audio-low`` (mono LAME V2, ``NN/ID.low.mp3``). With
+``audio_variant: auto`` (the default) the adapter stats both names of up to
+:data:`DETECT_TRACKS` tracks spread over the TSV and takes the variant found more often
+(``full`` on a tie or when neither is found, so the manifest step's file check names the
+``PATH`` as written); ``full`` or ``low`` forces one. The choice and the counts are in
+``attrs["report"]`` (the manifest summary's ``adapter``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,7 +50,18 @@ from pipeline.datasets._common import option_path, parse_duration
 from pipeline.datasets.formats import DatasetFormat
 from pipeline.errors import ConfigError
 
-__all__ = ["FORMAT", "load_records", "metadata_files", "read_tsv"]
+__all__ = [
+    "AUDIO_VARIANTS",
+    "DETECT_TRACKS",
+    "FORMAT",
+    "UNSPLIT_TRACKS",
+    "audio_path",
+    "detect_audio_variant",
+    "load_records",
+    "metadata_files",
+    "read_tsv",
+    "split_name",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +72,67 @@ DEFAULT_TSV = "autotagging_top50tags.tsv"
 DEFAULT_AUDIO_DIR = "audio"
 DEFAULT_SPLITS_DIR = "splits/split-0"
 SPLIT_FILES = {"train": "train", "validation": "valid", "test": "test"}
+#: The ``audio_variant`` option's values (absent means ``auto``) and ``unsplit_tracks``'s
+#: (absent means ``leave_out``).
+AUDIO_VARIANTS = ("auto", "full", "low")
+UNSPLIT_TRACKS = ("leave_out", "assign")
+#: Tracks whose two file names ``auto`` stats.
+DETECT_TRACKS = 64
+
+
+def audio_path(*, audio_dir: Path, relative: str, variant: str) -> Path:
+    """The audio file of a ``PATH`` value in one download variant.
+
+    ``full`` is ``PATH`` itself (``14/214.mp3``); ``low`` inserts ``.low`` before the
+    extension (``14/214.low.mp3``), as the download script's ``audio-low`` names its files.
+    """
+    if variant == "low":
+        stem, dot, extension = relative.rpartition(".")
+        relative = f"{stem}.low.{extension}" if dot else f"{relative}.low"
+    return audio_dir / relative
+
+
+def detect_audio_variant(*, audio_dir: Path, relatives: list[str]) -> tuple[str, dict[str, int]]:
+    """Which download variant is on disk, from up to :data:`DETECT_TRACKS` tracks.
+
+    Parameters
+    ----------
+    audio_dir : Path
+    relatives : list of str
+        The ``PATH`` values of the TSV, in order.
+
+    Returns
+    -------
+    variant : {"full", "low"}
+        The variant with more files found; ``full`` on a tie (none found included).
+    found : dict
+        ``{"full": n, "low": n, "checked": n}``.
+    """
+    step = max(1, len(relatives) // DETECT_TRACKS)
+    sample = relatives[::step][:DETECT_TRACKS]
+    found = {
+        variant: sum(
+            os.path.isfile(audio_path(audio_dir=audio_dir, relative=r, variant=variant))
+            for r in sample
+        )
+        for variant in ("full", "low")
+    }
+    variant = "low" if found["low"] > found["full"] else "full"
+    return variant, {**found, "checked": len(sample)}
+
+
+def _choice(options: Mapping[str, Any], *, key: str, allowed: tuple[str, ...]) -> str:
+    value = options.get(key, allowed[0])
+    if value not in allowed:
+        raise ConfigError(f"mtg_jamendo option {key!r} is {value!r}; allowed are {list(allowed)}")
+    return str(value)
+
+
+def split_name(*, entry: Mapping[str, Any]) -> str:
+    """The split a config entry selects: its split folder's name (``split-0``), or ``""``
+    (no official split) when ``splits_dir`` is null."""
+    value = entry.get("splits_dir", DEFAULT_SPLITS_DIR)
+    return "" if value is None else Path(str(value)).name
 
 
 def _tag_prefixes(options: Mapping[str, Any]) -> tuple[str, ...] | None:
@@ -191,6 +277,10 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         ``tag_prefixes`` : list of str, optional
             Keep only tags starting with one of these (e.g. ``["genre---"]``); tracks left
             without tags stay, with ``tags == []``.
+        ``audio_variant`` : {"auto", "full", "low"}, default ``"auto"``
+            The download variant of the audio (module docstring).
+        ``unsplit_tracks`` : {"leave_out", "assign"}, default ``"leave_out"``
+            Tracks in no split file: left out, or kept with split ``None``.
 
     Returns
     -------
@@ -209,6 +299,8 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         format="mtg_jamendo", root=root, options=options, key="audio_dir", default=DEFAULT_AUDIO_DIR
     )
     prefixes = _tag_prefixes(options)
+    forced = _choice(options, key="audio_variant", allowed=AUDIO_VARIANTS)
+    unsplit = _choice(options, key="unsplit_tracks", allowed=UNSPLIT_TRACKS)
     splits_dir = _splits_dir(root=root, options=options)
     split_of = {} if splits_dir is None else _read_splits(splits_dir=splits_dir, stem=tsv.stem)
 
@@ -229,7 +321,7 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         if prefixes is not None:
             tags = [tag for tag in tags if tag.startswith(prefixes)]
         records["track_id"].append(track_id)
-        records["path"].append(str(audio_dir / relative))
+        records["path"].append(relative)
         records["tags"].append(list(dict.fromkeys(tags)))
         records["artist"].append(artist_id or None)
         durations.append(
@@ -245,16 +337,50 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
             n_unknown,
             tsv,
         )
-    return pd.DataFrame(
+    report: dict[str, Any] = {"tsv": tsv.name}
+    if forced == "auto":
+        variant, found = detect_audio_variant(audio_dir=audio_dir, relatives=records["path"])
+        report["audio_variant"] = {"chosen": variant, "detected_from": found}
+    else:
+        variant = forced
+        report["audio_variant"] = {"chosen": variant, "forced": True}
+    if variant == "low" or forced == "auto":
+        logger.info("MTG-Jamendo: audio variant %r (%s)", variant, report["audio_variant"])
+    frame = pd.DataFrame(
         {
             "track_id": pd.Series(records["track_id"], dtype="str"),
-            "path": pd.Series(records["path"], dtype="str"),
+            "path": pd.Series(
+                [
+                    str(audio_path(audio_dir=audio_dir, relative=r, variant=variant))
+                    for r in records["path"]
+                ],
+                dtype="str",
+            ),
             "tags": pd.Series(records["tags"], dtype=object),
             "split": pd.Series([split_of.get(t) for t in records["track_id"]], dtype=object),
             "artist": pd.Series(records["artist"], dtype=object),
             "duration_s": pd.Series(durations, dtype="float64"),
         }
     )
+    warnings: list[str] = []
+    if splits_dir is not None:
+        unsplit_ids = frame.loc[frame["split"].isna(), "track_id"].tolist()
+        report["split_dir"] = splits_dir.name
+        report["tracks_in_no_split_file"] = len(unsplit_ids)
+        report["tracks_in_no_split_file_examples"] = unsplit_ids[:5]
+        report["unsplit_tracks"] = unsplit
+        if unsplit_ids:
+            done = "left out" if unsplit == "leave_out" else "given a drawn split"
+            warnings.append(
+                f"MTG-Jamendo: {len(unsplit_ids):,} tracks of '{tsv.name}' are in none of the "
+                f"split files of '{splits_dir}' and are {done} (unsplit_tracks: {unsplit}), "
+                f"e.g. {', '.join(unsplit_ids[:5])}"
+            )
+            if unsplit == "leave_out":
+                frame = frame.loc[frame["split"].notna()].reset_index(drop=True)
+    frame.attrs["report"] = report
+    frame.attrs["warnings"] = warnings
+    return frame
 
 
 FORMAT = DatasetFormat(
@@ -263,4 +389,9 @@ FORMAT = DatasetFormat(
     load_records=load_records,
     metadata_files=metadata_files,
     paths=(("tsv", "file"), ("splits_dir", "folder"), ("audio_dir", "folder")),
+    missing_hint="PATH values (NN/ID.mp3) are read under <root>/<audio_dir> (default audio); "
+    "the audio-low download names its files NN/ID.low.mp3: audio_variant auto detects it, "
+    "full or low forces one; the audio of another TSV (raw_30s vs autotagging_moodtheme) "
+    "may not have been downloaded",
+    split_name=split_name,
 )

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: Metrics averaged over a model's seeds (and given a standard deviation).
-SEED_METRICS = ("macro_roc_auc", "macro_pr_auc", "micro_roc_auc", "micro_pr_auc")
+SEED_METRICS = ("macro_roc_auc", "macro_pr_auc", "micro_roc_auc", "micro_pr_auc", "accuracy")
 #: Metrics given a bootstrap interval (``<metric>_ci_low``, ``<metric>_ci_high``).
 CI_METRICS = ("macro_roc_auc", "macro_pr_auc")
 
@@ -58,8 +58,14 @@ def leaderboard_row(
     model_entry: Mapping[str, Any],
     metrics_path: Path,
     summary_path: Path,
+    dataset_split: str | None = None,
 ) -> dict[str, Any]:
-    """One leaderboard row from a model's ``metrics.json`` and ``train_summary.json``."""
+    """One leaderboard row from a model's ``metrics.json`` and ``train_summary.json``.
+
+    ``accuracy`` is the argmax accuracy of single-label datasets (None for multi-label
+    ones); ``dataset_split`` names the dataset's split (``clean (Won et al. 2020...)``,
+    ``split-0``, ``lists: ...``; :func:`pipeline.datasets.split_description`).
+    """
     metrics = read_json(metrics_path)
     summary = read_json(summary_path)
     reported = metrics["aggregations"][metrics["aggregation"]]
@@ -74,9 +80,11 @@ def leaderboard_row(
         "micro_roc_auc": reported["micro_roc_auc"],
         "micro_pr_auc": reported["micro_pr_auc"],
         "n_tags_evaluated": reported["n_tags_evaluated"],
+        "accuracy": reported.get("accuracy"),
         "params": summary.get("params"),
         "train_time_s": summary.get("train_time_s"),
         "split": metrics["split"],
+        "dataset_split": dataset_split,
         "aggregation": metrics["aggregation"],
         "checkpoint_selection": summary.get("selection", ""),
         "label_fraction": train.get("label_fraction", 1.0),
@@ -271,6 +279,7 @@ def write_leaderboard_from(
     scores: Sequence[str | Path] | None = None,
     bootstrap: Mapping[str, Any] | None = None,
     out_png: str | Path | None = None,
+    dataset_splits: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
     """The leaderboard of all (dataset, model) pairs, from their metrics and summaries.
 
@@ -280,7 +289,8 @@ def write_leaderboard_from(
     its row by :func:`merge_seeds`). With ``scores`` (each run's ``evaluation/scores.parquet``)
     the rows get bootstrap intervals and the top two rows of each dataset a paired test
     (``bootstrap``: the config's ``evaluation.bootstrap``); ``out_png`` receives
-    :func:`pipeline.evaluation.plots.plot_leaderboard`.
+    :func:`pipeline.evaluation.plots.plot_leaderboard`; ``dataset_splits`` names each
+    dataset's split (``dataset_split`` column).
     """
     rows = [
         leaderboard_row(
@@ -289,6 +299,7 @@ def write_leaderboard_from(
             model_entry=models[model],
             metrics_path=Path(m),
             summary_path=Path(s),
+            dataset_split=(dataset_splits or {}).get(dataset),
         )
         for (dataset, model), m, s in zip(pairs, metrics, summaries, strict=True)
     ]

@@ -214,7 +214,11 @@ def summary_metrics(
         ``macro_roc_auc``, ``macro_pr_auc`` (means of the per-tag values), ``micro_roc_auc``,
         ``micro_pr_auc`` (on the flattened evaluated columns), ``n_tags_evaluated``,
         ``n_tags``, ``n_tracks`` and ``skipped_tags`` (tags without a positive or without a
-        negative). Averages are NaN when no tag can be evaluated.
+        negative). Averages are NaN when no tag can be evaluated. ``single_label`` is True
+        when every track carries exactly one of the tags (genre classification: GTZAN, FMA's
+        top-level genre); ``accuracy`` is then the fraction of tracks whose highest score is
+        their label (argmax over all tags, as the literature reports such datasets), else
+        None.
     """
     y_true, y_score = _check(y_true=y_true, y_score=y_score, tags=tags)
     per_tag = per_tag_metrics(y_true=y_true, y_score=y_score, tags=tags)
@@ -228,7 +232,11 @@ def summary_metrics(
         "n_tags": len(tags),
         "n_tracks": int(len(y_true)),
         "skipped_tags": per_tag.loc[~evaluated, "tag"].tolist(),
+        "single_label": single_label(y_true),
+        "accuracy": None,
     }
+    if out["single_label"]:
+        out["accuracy"] = argmax_accuracy(y_true=y_true, y_score=y_score)
     if evaluated.any():
         flat_true = y_true[:, evaluated].ravel()
         flat_score = y_score[:, evaluated].ravel()
@@ -237,6 +245,39 @@ def summary_metrics(
         out["micro_roc_auc"] = float(roc_auc_score(flat_true, flat_score))
         out["micro_pr_auc"] = float(average_precision_score(flat_true, flat_score))
     return out
+
+
+def single_label(y_true: np.ndarray) -> bool:
+    """Whether every track (row) carries exactly one label; False for no track.
+
+    Parameters
+    ----------
+    y_true : np.ndarray, shape (n_tracks, n_tags)
+        Binary labels.
+    """
+    return bool(len(y_true) > 0 and np.all(np.asarray(y_true).sum(axis=1) == 1))
+
+
+def argmax_accuracy(*, y_true: np.ndarray, y_score: np.ndarray) -> float:
+    """Fraction of tracks whose highest-scoring tag is a label (ties: the first tag).
+
+    Parameters
+    ----------
+    y_true : np.ndarray, shape (n_tracks, n_tags)
+        Binary labels (exactly one per track for the accuracy of a single-label dataset).
+    y_score : np.ndarray, shape (n_tracks, n_tags)
+        Scores; only their order within a track matters.
+
+    Returns
+    -------
+    float
+        In [0, 1]; NaN when there is no track.
+    """
+    y_true, y_score = np.asarray(y_true), np.asarray(y_score)
+    if len(y_true) == 0:
+        return float("nan")
+    predicted = np.argmax(y_score, axis=1)
+    return float(np.mean(y_true[np.arange(len(y_true)), predicted] > 0))
 
 
 def _check(

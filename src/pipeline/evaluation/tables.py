@@ -61,7 +61,7 @@ HISTORY_COLUMNS = [
 ]
 
 # Columns shown in Markdown/HTML as metrics (4 decimals); the best per dataset is bold.
-_METRICS = ["macro_roc_auc", "macro_pr_auc", "micro_roc_auc", "micro_pr_auc"]
+_METRICS = ["macro_roc_auc", "macro_pr_auc", "micro_roc_auc", "micro_pr_auc", "accuracy"]
 # ...with their spread over seeds and bootstrap intervals (extra columns of the leaderboard).
 _METRIC_COLUMNS = {f"{m}{s}" for m in _METRICS for s in ("", "_std", "_ci_low", "_ci_high")}
 # What the caption states, with its wording.
