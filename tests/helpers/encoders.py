@@ -144,3 +144,62 @@ def encoder_features(
             "max_duration_s": 10,
         },
     }
+
+
+def encoder_dataset(folder: Path, model_dir: Path, *, n_tracks: int = 16, **features) -> dict:
+    """Tagged tracks (``low`` tones vs ``high`` tones, half of them also ``noisy``) embedded
+    by a tiny encoder into one shard store, with the index, band statistics and vocabulary a
+    trainer reads: ``{"index", "stats", "tags", "features", "index_path", "stats_path",
+    "vocabulary_path"}``."""
+    import numpy as np
+    import pandas as pd
+
+    from pipeline.features.extract import extract_shard
+    from pipeline.features.index import build_index
+    from pipeline.features.settings import FeatureSettings
+    from pipeline.features.stats import band_statistics
+    from pipeline.io.files import write_json
+    from pipeline.io.store import FeatureStore
+    from tests.helpers.audio import write_audio
+
+    folder = Path(folder)
+    rows, meta = [], []
+    splits = ["train", "train", "valid", "train", "test"]  # both classes in valid and test
+    for k in range(n_tracks):
+        high, noisy = k % 2 == 1, (k // 2) % 2 == 1
+        rng = np.random.default_rng(k)
+        t = np.arange(int(2.5 * TINY_RATE)) / TINY_RATE
+        tone = 0.3 * np.sin(2 * np.pi * (1500.0 if high else 200.0) * t)
+        data = tone + (0.2 * rng.standard_normal(t.size) if noisy else 0.0)
+        path = write_audio(folder / "audio" / f"t{k}.wav", sample_rate=TINY_RATE, data=data)
+        track_tags = ["high" if high else "low", *(["noisy"] if noisy else [])]
+        rows.append((f"t{k}", str(path)))
+        meta.append({"track_id": f"t{k}", "split": splits[k % 5], "tags": track_tags})
+    settings = FeatureSettings.from_dict(
+        encoder_features(model_dir, **features), name=features.get("name", "enc")
+    )
+    store = folder / "0000.zarr"
+    extract_shard(
+        tracks=pd.DataFrame(rows, columns=["track_id", "path"]),
+        settings=settings,
+        store_path=store,
+        failed_path=folder / "0000.failed.parquet",
+    )
+    index = build_index(stores=[store], manifest=pd.DataFrame(meta))
+    stats = band_statistics(index=index)
+    tags = ["high", "low", "noisy"]
+    paths = {
+        "index_path": folder / "index.parquet",
+        "stats_path": folder / "stats.json",
+        "vocabulary_path": folder / "vocabulary.json",
+    }
+    index.to_parquet(paths["index_path"])
+    write_json(stats, paths["stats_path"])
+    write_json({"tags": tags}, paths["vocabulary_path"])
+    return {
+        "index": index,
+        "stats": stats,
+        "tags": tags,
+        "features": FeatureStore(store).attrs["features"],
+        **paths,
+    }
