@@ -20,7 +20,13 @@ from pipeline.errors import PipelineError
 from pipeline.evaluation.metrics import PER_TAG_COLUMNS
 from pipeline.evaluation.tables import HISTORY_COLUMNS, require
 
-__all__ = ["plot_curves", "plot_per_tag_auc", "plot_taggram", "plot_training_curves"]
+__all__ = [
+    "plot_curves",
+    "plot_layer_scores",
+    "plot_per_tag_auc",
+    "plot_taggram",
+    "plot_training_curves",
+]
 
 
 def plot_per_tag_auc(*, per_tag: pd.DataFrame, out_png: str | Path, title: str) -> None:
@@ -222,6 +228,42 @@ def plot_taggram(
     ax.set_xlabel("time (s, window start)")
     ax.set_title(title)
     fig.colorbar(mesh, ax=ax, label="probability", fraction=0.05, pad=0.02)
+    _save(fig, out_png)
+
+
+def plot_layer_scores(*, table: pd.DataFrame, out_png: str | Path, title: str) -> None:
+    """Validation macro ROC-AUC and PR-AUC of one probe per encoder layer, the best marked.
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        ``layer``, ``hidden_state``, ``best_valid_roc_auc``, ``best_valid_pr_auc`` (NaN or
+        None where a score is undefined).
+    out_png : str or Path
+    title : str
+    """
+    require(
+        table, ["layer", "hidden_state", "best_valid_roc_auc", "best_valid_pr_auc"], what="table"
+    )
+    if table.empty:
+        raise PipelineError("the layer table has no rows to plot")
+    x = table["hidden_state"].to_numpy(dtype=int)
+    fig = _figure(width=7.0, height=3.6)
+    axes = fig.subplots(1, 2, sharex=True)
+    for ax, (column, label) in zip(
+        axes,
+        [("best_valid_roc_auc", "macro ROC-AUC"), ("best_valid_pr_auc", "macro PR-AUC")],
+        strict=True,
+    ):
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+        ax.plot(x, values, marker="o")
+        if np.isfinite(values).any():
+            k = int(np.nanargmax(values))
+            ax.scatter([x[k]], [values[k]], s=120, facecolors="none", edgecolors="r", zorder=3)
+            ax.set_title(f"{label}: best layer {x[k]} ({values[k]:.3f})", fontsize=10)
+        ax.set_xlabel("hidden state (layer)")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
     _save(fig, out_png)
 
 
