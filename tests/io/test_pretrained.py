@@ -78,3 +78,44 @@ def test_licence_from_the_model_card_then_known_models(tmp_path):
     empty.mkdir()
     assert model_licence(empty, model="m-a-p/MERT-v1-330M") == "cc-by-nc-4.0"
     assert model_licence(empty, model="someone/else").startswith("unknown")
+
+
+def test_a_mert_config_without_its_additions_loads_as_hubert(tiny_encoders, tmp_path):
+    """A MERT checkpoint (model_type mert_model, no CQT / DeepNorm) is a HuBERT one: it loads
+    into HubertModel without remote code and gives the same hidden states."""
+    import json
+    import shutil
+
+    mert = tmp_path / "mert"
+    shutil.copytree(tiny_encoders["hubert"], mert)
+    config = json.loads((mert / "config.json").read_text())
+    config.pop("conv_pos_batch_norm", None)  # MERT's config predates it
+    config.update(
+        model_type="mert_model",
+        feature_extractor_cqt=False,
+        deepnorm=False,
+        attention_relax=-1.0,
+        auto_map={"AutoModel": "modeling_MERT.MERTModel"},
+    )
+    (mert / "config.json").write_text(json.dumps(config))
+    as_mert = load_encoder(model=str(mert))
+    as_hubert = load_encoder(model=str(tiny_encoders["hubert"]))
+    assert type(as_mert.model).__name__ == "HubertModel" and as_mert.n_layers == 4
+    x = torch.randn(1, 8000, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        a = as_mert.model(input_values=x, output_hidden_states=True).hidden_states
+        b = as_hubert.model(input_values=x, output_hidden_states=True).hidden_states
+    for left, right in zip(a, b, strict=True):
+        torch.testing.assert_close(left, right)
+
+
+def test_weights_of_another_architecture_are_refused(tiny_encoders, tmp_path):
+    import json
+    import shutil
+
+    odd = tmp_path / "odd"
+    shutil.copytree(tiny_encoders["clap"], odd)
+    config = json.loads((tiny_encoders["hubert"] / "config.json").read_text())
+    (odd / "config.json").write_text(json.dumps(config))
+    with pytest.raises(PipelineError, match="are not in the checkpoint"):
+        load_encoder(model=str(odd))

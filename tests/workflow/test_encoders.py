@@ -52,6 +52,7 @@ def _config(models: dict[str, Path]) -> dict:
                 "features": "clap",
                 "train": train,
                 "threads": 1,
+                "layer_table": True,
             },
             "clap_zero_shot": {"architecture": "zero_shot_clap", "features": "clap", "threads": 1},
         },
@@ -80,7 +81,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory, tiny_encoders: dict[str, P
             freq_hz=1500.0 if high else 200.0,
             seed=i,
         )
-        rows.append((name, "high" if high else "low;calm", f"artist{i // 2}"))
+        rows.append((name, "high" if high else "low;calm", f"artist{i // 4}"))
     with (root / "data" / "tags.csv").open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["path", "tags", "artist"])
@@ -101,6 +102,12 @@ def test_leaderboard_lists_probes_and_zero_shot_with_licences(workdir: Path) -> 
     attrs = json.loads((store / "zarr.json").read_text())["attributes"]
     assert attrs["encoder"]["licence"] == "cc-by-nc-4.0"
     assert attrs["features"]["encoder"]["dim"] == 64  # mean+std of 32
+
+
+def test_layer_table_of_a_probe(workdir: Path) -> None:
+    folder = workdir / "results" / "tiny" / "models" / "clap_probe" / "layers"
+    table = pd.read_csv(folder / "layers.csv")
+    assert table["layer"].tolist() == [0] and (folder / "layers.png").is_file()
 
 
 def test_retrieval_and_fewshot_accept_encoder_feature_sets(workdir: Path) -> None:

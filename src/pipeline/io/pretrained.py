@@ -250,10 +250,31 @@ def load_encoder(
     )
 
 
+#: MERT config settings that HubertModel does not have; with these values a MERT checkpoint
+#: is a HuBERT one (MERT-v1-95M and -330M: no CQT front end, no DeepNorm, plain attention).
+_MERT_AS_HUBERT = {"feature_extractor_cqt": False, "deepnorm": False}
+
+
 def _hidden_state_model(transformers: Any, model_dir: Path, *, model_type: str) -> Any:
-    """A HuBERT-like model: ``HubertModel`` for ``hubert``, MERT's remote code otherwise."""
+    """A HuBERT-like model.
+
+    ``hubert``: :class:`transformers.HubertModel`. ``mert_model``: when its config uses none of
+    MERT's additions (:data:`_MERT_AS_HUBERT`, ``attention_relax <= 0``) the weights are those
+    of a HuBERT model with MERT's sizes and load into ``HubertModel`` (no remote code runs);
+    otherwise MERT's own remote code loads them (``trust_remote_code``, local files only, with
+    ``conv_pos_batch_norm`` set when its config lacks it). Every weight must be found in the
+    checkpoint: a model left partly at random initialisation is refused.
+    """
     if model_type == "hubert":
-        return transformers.HubertModel.from_pretrained(model_dir, local_files_only=True)
+        return _complete(transformers.HubertModel, model_dir)
+    raw = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    plain = all(raw.get(k, v) == v for k, v in _MERT_AS_HUBERT.items())
+    if plain and float(raw.get("attention_relax", -1.0) or -1.0) <= 0:
+        known = set(transformers.HubertConfig().to_dict())
+        settings = {k: v for k, v in raw.items() if k in known and k != "model_type"}
+        settings.setdefault("conv_pos_batch_norm", False)  # huggingface/transformers#35656
+        config = transformers.HubertConfig(**settings)
+        return _complete(transformers.HubertModel, model_dir, config=config)
     config = transformers.AutoConfig.from_pretrained(
         model_dir, trust_remote_code=True, local_files_only=True
     )
@@ -262,6 +283,20 @@ def _hidden_state_model(transformers: Any, model_dir: Path, *, model_type: str) 
     return transformers.AutoModel.from_pretrained(
         model_dir, config=config, trust_remote_code=True, local_files_only=True
     )
+
+
+def _complete(model_class: Any, model_dir: Path, **kwargs: Any) -> Any:
+    """``model_class.from_pretrained`` (local files only), refusing missing weights."""
+    model, info = model_class.from_pretrained(
+        model_dir, local_files_only=True, output_loading_info=True, **kwargs
+    )
+    missing = sorted(info.get("missing_keys") or [])
+    if missing:
+        raise PipelineError(
+            f"{str(model_dir)!r}: {len(missing)} weights of {model_class.__name__} are not in "
+            f"the checkpoint (e.g. {missing[0]!r}); it is not a model of this architecture"
+        )
+    return model
 
 
 def clap_text_embeddings(encoder: PretrainedEncoder, texts: list[str]) -> torch.Tensor:
