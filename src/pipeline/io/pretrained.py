@@ -8,10 +8,11 @@ Two families, chosen by ``model_type`` of the model's ``config.json``:
   chunk gives one projected, L2-normalised embedding (one "layer").
 - ``hubert`` / ``mert_model`` (MERT, ``m-a-p/MERT-v1-95M``, ``-330M``, 24 kHz): the hidden
   states of every transformer layer (``output_hidden_states``). A ``hubert`` config loads
-  with :class:`transformers.HubertModel`; MERT's own ``mert_model`` config through its
-  remote code (``trust_remote_code``, from the local files only), with
-  ``conv_pos_batch_norm`` set when its config lacks it (transformers >= 4.48 reads it;
-  huggingface/transformers#35656).
+  with :class:`transformers.HubertModel`; so does a ``mert_model`` config that uses none of
+  MERT's additions (no CQT front end, no DeepNorm: MERT-v1-95M and -330M), with
+  ``conv_pos_batch_norm`` set (transformers >= 4.48 reads it;
+  huggingface/transformers#35656); other MERT variants load through MERT's remote code
+  (``trust_remote_code``, from the local files only).
 
 When the weights are not there, :func:`load_encoder` raises one
 :class:`~pipeline.errors.PipelineError` line naming the model and the command that downloads
