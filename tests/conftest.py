@@ -56,3 +56,14 @@ def audio(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "mp3": write_audio(folder / "clip.mp3", duration_s=2.2, sample_rate=44100, seed=3),
         "short": write_audio(folder / "short.wav", duration_s=0.4, freq_hz=200.0),
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_encoders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A tiny random-weight CLAP and HuBERT-style model saved to directories
+    (:mod:`tests.helpers.encoders`); skipped when the ``encoders`` extra is not installed."""
+    pytest.importorskip("transformers")
+    from tests.helpers.encoders import tiny_clap, tiny_hubert
+
+    root = tmp_path_factory.mktemp("encoders")
+    return {"clap": tiny_clap(root / "clap"), "hubert": tiny_hubert(root / "hubert")}

@@ -527,3 +527,48 @@ def test_bootstrap_defaults_and_bounds() -> None:
     assert filled["evaluation"]["bootstrap"] == {"resamples": 1000, "seed": 0, "confidence": 0.95}
     config = _with_model(evaluation={"bootstrap": {"confidence": 1.0}})
     assert "evaluation.bootstrap.confidence" in _error(config)
+
+
+# ---------------------------------------------------------------------------- encoders
+
+
+def _with_encoder() -> dict:
+    config = _minimal()
+    config["features"]["mert"] = {
+        "kind": "encoder",
+        "sample_rate": 24000,
+        "encoder": {"model": "m-a-p/MERT-v1-95M", "revision": "abc"},
+    }
+    return config
+
+
+def test_encoder_feature_set_gets_its_defaults() -> None:
+    config = validate_config(_with_encoder(), schema=SCHEMA)
+    settings = feature_settings(config, name="mert")
+    encoder = settings.encoder
+    assert (encoder.layers, encoder.pooling, encoder.chunk_s) == (None, "mean", 5.0)
+    assert encoder.revision == "abc" and settings.sample_rate == 24000
+
+
+def test_encoder_models_need_an_encoder_feature_set_and_layer_tables_a_probe() -> None:
+    config = _with_encoder()
+    config["models"] = {"p": {"architecture": "probe_mlp", "features": "lm"}}
+    assert "models.p.features: probe_mlp reads a kind: encoder" in _error(config)
+    config["models"] = {
+        "z": {"architecture": "zero_shot_clap", "features": "mert", "layer_table": True}
+    }
+    assert "models.z.layer_table: applies to probe_linear and probe_mlp" in _error(config)
+    config["models"] = {
+        "p": {"architecture": "probe_linear", "features": "mert", "layer_table": True}
+    }
+    validated = validate_config(config, schema=SCHEMA)
+    assert "results/mine/models/p/layers/layers.csv" in inputs.all_targets(validated)
+
+
+def test_encoder_settings_errors_are_named() -> None:
+    config = _with_encoder()
+    config["features"]["mert"]["encoder"]["pooling"] = "max"
+    assert "features.mert.encoder.pooling" in _error(config)
+    config = _with_encoder()
+    config["features"]["mert"]["encoder"]["layers"] = "some"
+    assert "features.mert.encoder.layers" in _error(config)

@@ -28,6 +28,8 @@ CASES: dict[str, tuple[tuple[int, int], dict]] = {
     "short_chunk_resnet": ((96, 128), {"channels": 4}),
     "sample_level": ((1, 3**9), {"channels": 4}),
     "lstm": ((12, 40), {"hidden": 8, "mlp": 8, "bidirectional": True, "layers": 2}),
+    "probe_linear": ((13, 48), {}),
+    "probe_mlp": ((13, 48), {"hidden": 16, "dropout": 0.1}),
 }
 
 

@@ -23,6 +23,7 @@ from pipeline.training.embedding import frozen_network, train_embedding_classifi
 from pipeline.training.run import TWO_STAGE_TRAINERS, get_trainer, run_training
 from pipeline.training.sequence import train_embedding_sequence
 from pipeline.training.window import train_model
+from pipeline.training.zero_shot import train_zero_shot_clap
 
 
 def _inputs(data: dict, folder: Path, *, tags: list[str] | None = None) -> dict[str, Path]:
@@ -47,6 +48,7 @@ def test_get_trainer_picks_the_two_stage_trainer_or_train_model() -> None:
         "bag_of_frames": train_bag_of_frames,
         "embedding_svm": train_embedding_classifier,
         "embedding_lstm": train_embedding_sequence,
+        "zero_shot_clap": train_zero_shot_clap,
     }
     assert get_trainer("bag_of_frames") is train_bag_of_frames
     assert get_trainer("embedding_svm") is train_embedding_classifier

@@ -26,7 +26,7 @@ PROFILE = REPO / "profiles" / "slurm" / "config.yaml"
 CI_OVERLAY = REPO / ".ci" / "slurm" / "profile" / "config.yaml"
 RULE_FILES = sorted((REPO / "workflow" / "rules").glob("*.smk"))
 # Rules whose threads come from config.yaml (models.<name>.threads), not from the profile.
-THREADS_FROM_CONFIG = {"train_model"}
+THREADS_FROM_CONFIG = {"train_model", "probe_layers"}
 # Resources the slurm executor plugin 2.x turns into sbatch options, plus Snakemake's own.
 KNOWN_RESOURCES = {
     "slurm_partition",

@@ -247,6 +247,7 @@ def validate_config(
                 f"{source}: models.{name}.features: {model['features']!r} is not defined under "
                 f"features:; defined: {sorted(filled['features'])}"
             )
+        _check_encoder_model(model, features=filled["features"], key=f"{source}: models.{name}")
         upstream = model["hparams"].get("from_model")
         if upstream is not None and (upstream not in filled["models"] or upstream == name):
             raise ConfigError(
@@ -333,6 +334,27 @@ def _without_seed_runs(models: Mapping[str, Any]) -> dict[str, Any]:
         return name in {seed_run_name(str(entry["seed_of"]), int(s)) for s in seeds[1:]}
 
     return {name: entry for name, entry in models.items() if not added(name, entry)}
+
+
+#: Architectures that read a pretrained encoder's embeddings (a ``kind: encoder`` set).
+ENCODER_ARCHITECTURES = ("probe_linear", "probe_mlp", "zero_shot_clap")
+
+
+def _check_encoder_model(
+    model: Mapping[str, Any], *, features: Mapping[str, Any], key: str
+) -> None:
+    """Probes and zero-shot CLAP read encoder feature sets; ``layer_table`` is for probes."""
+    architecture = model["architecture"]
+    kind = features[model["features"]]["kind"]
+    if architecture in ENCODER_ARCHITECTURES and kind != "encoder":
+        raise ConfigError(
+            f"{key}.features: {architecture} reads a kind: encoder feature set, but "
+            f"{model['features']!r} is of kind {kind!r}"
+        )
+    if model.get("layer_table") and architecture not in ENCODER_ARCHITECTURES[:2]:
+        raise ConfigError(
+            f"{key}.layer_table: applies to probe_linear and probe_mlp only, not {architecture!r}"
+        )
 
 
 def _check_dataset(entry: Mapping[str, Any], *, key: str) -> None:

@@ -134,6 +134,11 @@ def all_targets(config: Config) -> list[str]:
         ]
     if fewshot_pairs(config):
         targets += [f"{results}/fewshot.{ext}" for ext in REPORTS]
+    targets += [
+        f"{model_dir(config, dataset=d, model=m)}/layers/layers.csv"
+        for d, m in evaluated_models(config)
+        if config["models"][m].get("layer_table")
+    ]
     return targets
 
 

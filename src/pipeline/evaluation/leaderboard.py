@@ -89,6 +89,8 @@ def leaderboard_row(
         "checkpoint_selection": summary.get("selection", ""),
         "label_fraction": train.get("label_fraction", 1.0),
         "best_epoch": summary.get("best_epoch"),
+        # the licence of pretrained weights the model depends on (MERT: non-commercial)
+        "licence": summary.get("licence") or "",
     }
 
 

@@ -22,6 +22,7 @@ from pipeline.evaluation.tables import HISTORY_COLUMNS, require
 
 __all__ = [
     "plot_curves",
+    "plot_layer_scores",
     "plot_leaderboard",
     "plot_per_tag_auc",
     "plot_taggram",
@@ -294,3 +295,39 @@ def _save(fig: Figure, out_png: str | Path) -> None:
     path = Path(out_png)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=100)
+
+
+def plot_layer_scores(*, table: pd.DataFrame, out_png: str | Path, title: str) -> None:
+    """Validation macro ROC-AUC and PR-AUC of one probe per encoder layer, the best marked.
+
+    Parameters
+    ----------
+    table : pd.DataFrame
+        ``layer``, ``hidden_state``, ``best_valid_roc_auc``, ``best_valid_pr_auc`` (NaN or
+        None where a score is undefined).
+    out_png : str or Path
+    title : str
+    """
+    require(
+        table, ["layer", "hidden_state", "best_valid_roc_auc", "best_valid_pr_auc"], what="table"
+    )
+    if table.empty:
+        raise PipelineError("the layer table has no rows to plot")
+    x = table["hidden_state"].to_numpy(dtype=int)
+    fig = _figure(width=7.0, height=3.6)
+    axes = fig.subplots(1, 2, sharex=True)
+    for ax, (column, label) in zip(
+        axes,
+        [("best_valid_roc_auc", "macro ROC-AUC"), ("best_valid_pr_auc", "macro PR-AUC")],
+        strict=True,
+    ):
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(dtype=float)
+        ax.plot(x, values, marker="o")
+        if np.isfinite(values).any():
+            k = int(np.nanargmax(values))
+            ax.scatter([x[k]], [values[k]], s=120, facecolors="none", edgecolors="r", zorder=3)
+            ax.set_title(f"{label}: best layer {x[k]} ({values[k]:.3f})", fontsize=10)
+        ax.set_xlabel("hidden state (layer)")
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    _save(fig, out_png)

@@ -88,6 +88,16 @@ def describe_features(settings: Mapping[str, Any]) -> str:
     """
     kind = str(settings.get("kind", "?"))
     window = dict(settings.get("window") or {})
+    encoder = settings.get("encoder")
+    if encoder:  # a pretrained encoder: the model, its layers and pooling
+        layers = encoder.get("layers")
+        return (
+            f"{settings.get('name', kind)}: {encoder.get('model')} (revision "
+            f"{encoder.get('revision')}, licence {encoder.get('licence') or 'see model card'}), "
+            f"layers {'all' if layers is None else layers}, {encoder.get('pooling')} pooling "
+            f"of {encoder.get('chunk_s')} s chunks, {window.get('sample_rate', '?')} Hz, "
+            f"{window.get('length_s', '?')} s windows (hop {window.get('hop_s', '?')} s)"
+        )
     bins = BINS.get(kind, lambda s: kind)(settings)
     parts = [bins, f"{window.get('sample_rate', '?')} Hz"]
     if kind != "waveform":

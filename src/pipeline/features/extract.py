@@ -25,9 +25,10 @@ import pandas as pd
 import torch
 
 from pipeline.errors import AudioError, PipelineError
+from pipeline.features.encoder_extract import extract_encoder_shard
 from pipeline.features.extractors import Extractor, make_extractor
 from pipeline.features.index import FAILURE_COLUMNS
-from pipeline.features.settings import FeatureSettings
+from pipeline.features.settings import ENCODER_KIND, FeatureSettings
 from pipeline.io.audio import DecodeInfo, iter_windows
 from pipeline.io.parallel import compute
 from pipeline.io.progress import Progress
@@ -168,6 +169,19 @@ def extract_shard(
     dict
         ``n_tracks`` (in the shard), ``n_stored``, ``n_failed``, ``n_warnings``, ``n_windows``.
     """
+    if settings.kind == ENCODER_KIND:  # a pretrained encoder: its own batched job
+        return extract_encoder_shard(
+            tracks=tracks,
+            settings=settings,
+            store_path=store_path,
+            failed_path=failed_path,
+            threads=threads,
+            compression=compression,
+            windows_per_shard=windows_per_shard,
+            tracks_per_task=tracks_per_task,
+            attrs=attrs,
+            dask_scheduler=dask_scheduler,
+        )
     extractor = make_extractor(settings)
     writer = StoreWriter(
         path=store_path,

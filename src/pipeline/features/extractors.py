@@ -12,13 +12,15 @@ function from them, so training and inference never drift apart.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import librosa
 import numpy as np
 import scipy.fft
 import torch
 
-from pipeline.features.settings import FEATURE_KINDS, FeatureSettings
+from pipeline.features.encoder import EncoderExtractor
+from pipeline.features.settings import ENCODER_KIND, FEATURE_KINDS, FeatureSettings
 
 __all__ = ["EXTRACTORS", "Extractor", "make_extractor"]
 
@@ -157,7 +159,9 @@ EXTRACTORS: dict[str, Callable[[FeatureSettings], Extractor]] = {
 
 
 def make_extractor(settings: FeatureSettings) -> Extractor:
-    """The extractor for a feature set's kind."""
+    """The extractor for a feature set's kind (a pretrained encoder's: its model loaded)."""
+    if settings.kind == ENCODER_KIND:
+        return cast(Extractor, EncoderExtractor(settings))
     return EXTRACTORS[settings.kind](settings)
 
 

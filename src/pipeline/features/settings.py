@@ -32,11 +32,104 @@ import numpy as np
 from pipeline.errors import ConfigError
 from pipeline.io.audio import WindowSettings
 
-__all__ = ["FEATURE_KINDS", "FeatureSettings", "empty_mel_filters", "check_window"]
+__all__ = [
+    "FEATURE_KINDS",
+    "ENCODER_KIND",
+    "EncoderSettings",
+    "FeatureSettings",
+    "empty_mel_filters",
+    "check_window",
+]
 
 #: The feature kinds a feature set may name (each has an extractor in
 #: :mod:`pipeline.features.extractors`).
 FEATURE_KINDS = ("logmel", "mfcc", "waveform")
+
+#: The kind of a feature set computed by a frozen pretrained encoder
+#: (:mod:`pipeline.features.encoder`); its windows are ``(n_layers, dim)`` embeddings.
+ENCODER_KIND = "encoder"
+
+#: How an encoder's frames are pooled over time inside a stored window.
+ENCODER_POOLINGS = ("mean", "mean+std")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EncoderSettings:
+    """The pretrained encoder of a ``kind: encoder`` feature set.
+
+    Parameters
+    ----------
+    model : str
+        A Hugging Face model id (``m-a-p/MERT-v1-95M``, ``laion/larger_clap_music``) found in
+        the local cache, or a local directory holding ``config.json`` and the weights.
+    revision : str
+        The pinned revision (commit hash, tag or branch) of a Hub model; ignored for a local
+        directory.
+    layers : list of int or None
+        Hidden states kept (0 is the input to the first transformer layer of a
+        HuBERT/MERT model; negative values count from the end); None keeps all. A CLAP model
+        has one "layer": its projected audio embedding.
+    pooling : {"mean", "mean+std"}
+        Pooling over time inside a window; ``mean+std`` concatenates the standard deviation
+        (``dim`` doubles).
+    chunk_s : float
+        The encoder sees chunks of this many seconds (the chunks cover the window; the last
+        one ends at the window's end); their pooled statistics are combined into the window's,
+        so memory is bounded by the chunk, not by the window or the track.
+    batch_size : int
+        Chunks per forward pass.
+    licence : str or None
+        The weights' licence; None reads it from the model card (``license:`` of its
+        README) or a table of known models.
+    n_layers, dim : int
+        Filled in from the model at extraction (0 before): rows and columns of one stored
+        window.
+    """
+
+    model: str
+    revision: str = "main"
+    layers: tuple[int, ...] | None = None
+    pooling: str = "mean"
+    chunk_s: float = 5.0
+    batch_size: int = 8
+    licence: str | None = None
+    n_layers: int = 0
+    dim: int = 0
+
+    def __post_init__(self) -> None:
+        if self.layers is not None:
+            object.__setattr__(self, "layers", tuple(int(v) for v in self.layers))
+        if self.pooling not in ENCODER_POOLINGS:
+            raise ConfigError(
+                f"encoder.pooling: {self.pooling!r} is not one of {list(ENCODER_POOLINGS)}"
+            )
+        if not (_finite(self.chunk_s) and self.chunk_s > 0):
+            raise ConfigError(f"encoder.chunk_s: {self.chunk_s!r} must be a number of seconds > 0")
+        if self.batch_size < 1:
+            raise ConfigError(f"encoder.batch_size: {self.batch_size!r} must be >= 1")
+        if not self.model:
+            raise ConfigError("encoder.model: a Hugging Face id or a local directory is needed")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-serialisable settings."""
+        out = asdict(self)
+        out["layers"] = None if self.layers is None else list(self.layers)
+        return out
+
+    @classmethod
+    def from_dict(cls, settings: Mapping[str, Any], *, key: str) -> EncoderSettings:
+        """Settings from a config entry (``layers: all`` is None) or :meth:`to_dict` output."""
+        settings = dict(settings)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ConfigError(f"{key}: unknown key(s) {unknown}; allowed: {sorted(known)}")
+        if settings.get("layers") == "all":
+            settings["layers"] = None
+        try:
+            return cls(**settings)
+        except ConfigError as exc:
+            raise ConfigError(f"{key}.{str(exc).removeprefix('encoder.')}") from exc
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,9 +182,22 @@ class FeatureSettings:
     n_frames: int = 1819
     n_mfcc: int = 20
     deltas: int = 0
+    encoder: EncoderSettings | None = None
 
     def __post_init__(self) -> None:
         check_window(self.window, key=f"features.{self.name}.window")
+        if self.kind == ENCODER_KIND:
+            if self.encoder is None:
+                raise ConfigError(f"features.{self.name}: kind encoder needs an encoder: entry")
+            # A window is (n_layers, dim): a "frame" is one embedding dimension, all of them
+            # hold audio; the spectral settings do not apply.
+            object.__setattr__(self, "hop_length", 1)
+            object.__setattr__(self, "n_frames", max(self.encoder.dim, 1))
+            return
+        if self.encoder is not None:
+            raise ConfigError(
+                f"features.{self.name}.encoder: applies to kind encoder only (kind {self.kind!r})"
+            )
         if self.kind == "waveform":
             # A waveform "frame" is a sample: frame-based rules (audio frames, crops) then
             # count samples. The spectral settings do not apply.
@@ -99,7 +205,8 @@ class FeatureSettings:
             object.__setattr__(self, "n_frames", self.window.length)
         if self.kind not in FEATURE_KINDS:
             raise ConfigError(
-                f"features.{self.name}.kind: {self.kind!r} is not one of {sorted(FEATURE_KINDS)}"
+                f"features.{self.name}.kind: {self.kind!r} is not one of "
+                f"{sorted([*FEATURE_KINDS, ENCODER_KIND])}"
             )
         if self.mel_scale not in ("slaney", "htk"):
             raise ConfigError(
@@ -190,6 +297,10 @@ class FeatureSettings:
         """Plain, JSON-serialisable settings (store attributes, checkpoints)."""
         out = asdict(self)
         out["window"] = self.window.to_dict()
+        if self.encoder is None:
+            del out["encoder"]  # the settings of other kinds stay as they were
+        else:
+            out["encoder"] = self.encoder.to_dict()
         return out
 
     @classmethod
@@ -228,6 +339,10 @@ class FeatureSettings:
             window_settings = WindowSettings(**window)
         except ConfigError as exc:
             raise ConfigError(f"features.{name}.{exc}") from exc
+        if settings.get("encoder") is not None:
+            settings["encoder"] = EncoderSettings.from_dict(
+                settings["encoder"], key=f"features.{name}.encoder"
+            )
         return cls(name=name, window=window_settings, **settings)
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import zarr
 
 from pipeline.errors import PipelineError, check_int
-from pipeline.features.settings import FeatureSettings
+from pipeline.features.settings import ENCODER_KIND, FeatureSettings
 
 __all__ = [
     "audio_frames",
@@ -72,6 +72,8 @@ def audio_frames(
     np.ndarray, shape (n_windows,), int64
     """
     starts = np.asarray(starts_s, dtype=np.float64)
+    if features.kind == ENCODER_KIND:  # a "frame" is an embedding dimension: all hold audio
+        return np.full(starts.shape, features.n_frames, dtype=np.int64)
     remaining = np.maximum(np.asarray(duration_s, dtype=np.float64) - starts, 0.0)
     frames = np.ceil(remaining * features.sample_rate / features.hop_length).astype(np.int64) + 1
     return np.clip(np.minimum(frames, features.natural_n_frames), 1, features.n_frames)

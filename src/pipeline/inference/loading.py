@@ -8,7 +8,7 @@ from pipeline.errors import PipelineError
 
 # Every tagger kind registers itself with @register_tagger when its module is imported; add
 # new kinds here.
-from pipeline.inference import bag_of_frames, embedding, network, sequence  # noqa: F401
+from pipeline.inference import bag_of_frames, embedding, network, sequence, zero_shot  # noqa: F401
 from pipeline.inference.registry import TAGGER_KINDS, Tagger
 from pipeline.io.checkpoint import load_checkpoint
 

@@ -6,7 +6,7 @@ Importing this package imports every architecture module, whose ``@register`` de
 
 from __future__ import annotations
 
-from pipeline.models import crnn, fcn, lstm, musicnn, sample_level, short_chunk
+from pipeline.models import crnn, fcn, lstm, musicnn, probe, sample_level, short_chunk
 from pipeline.models.registry import (
     ARCHITECTURES,
     Architecture,
@@ -23,6 +23,7 @@ __all__ = [
     "fcn",
     "lstm",
     "musicnn",
+    "probe",
     "sample_level",
     "short_chunk",
 ]

@@ -16,13 +16,15 @@ from typing import Any
 import pandas as pd
 import torch
 
-from pipeline.io.files import read_json
+from pipeline.io.checkpoint import load_checkpoint, save_checkpoint
+from pipeline.io.files import read_json, write_json
 from pipeline.io.store import FeatureStore
 from pipeline.training.bag_of_frames import train_bag_of_frames
 from pipeline.training.config import TrainConfig
 from pipeline.training.embedding import train_embedding_classifier
 from pipeline.training.sequence import train_embedding_sequence
 from pipeline.training.window import train_model
+from pipeline.training.zero_shot import train_zero_shot_clap
 
 __all__ = ["TWO_STAGE_TRAINERS", "get_trainer", "run_training"]
 
@@ -33,6 +35,7 @@ TWO_STAGE_TRAINERS: dict[str, Callable[..., dict[str, Any]]] = {
     "bag_of_frames": train_bag_of_frames,
     "embedding_svm": train_embedding_classifier,
     "embedding_lstm": train_embedding_sequence,
+    "zero_shot_clap": train_zero_shot_clap,
 }
 
 
@@ -93,5 +96,21 @@ def run_training(
         out_dir=Path(out_dir),
         progress=progress,
     )
+    licence = (features.get("encoder") or {}).get("licence")
+    if licence:  # weights of a pretrained encoder: their licence goes with the model
+        summary = _record_licence(Path(out_dir), summary=summary, licence=str(licence))
     log.info("trained %s: %s", model["architecture"], summary)
     return summary
+
+
+def _record_licence(out_dir: Path, *, summary: Mapping[str, Any], licence: str) -> dict[str, Any]:
+    """Add ``licence`` (of the pretrained encoder a model depends on) to its checkpoint and
+    ``train_summary.json``; the leaderboard lists it."""
+    path = out_dir / "checkpoint.pt"
+    checkpoint = load_checkpoint(path)
+    if checkpoint.get("licence") != licence:
+        checkpoint["licence"] = licence
+        save_checkpoint(checkpoint, path)
+    out = {**summary, "licence": licence}
+    write_json(out, out_dir / "train_summary.json")
+    return out
