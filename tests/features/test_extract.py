@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.features.extract import extract_shard, extract_track
+from pipeline.features.extract import extract_shard, extract_track, read_tracks
 from pipeline.features.extractors import make_extractor
 from pipeline.features.index import FAILURE_COLUMNS
 from pipeline.features.settings import FeatureSettings
@@ -165,11 +165,15 @@ def test_stored_windows_equal_the_features_of_the_decoded_file(
 
 
 def test_threads_do_not_change_the_store(shard_tracks: pd.DataFrame, tmp_path: Path) -> None:
+    """1 thread on a DataFrame, 2 on the shard list read without pandas: the same store."""
+    shard_tracks.to_parquet(tmp_path / "shard.parquet", index=False)
+    as_lists = read_tracks(tmp_path / "shard.parquet")
+    assert as_lists["track_id"] == list(shard_tracks["track_id"].astype(str))
     results = []
     for threads in (1, 2):
         folder = tmp_path / f"t{threads}"
         extract_shard(
-            tracks=shard_tracks,
+            tracks=shard_tracks if threads == 1 else as_lists,
             settings=SETTINGS,
             store_path=folder / "s.zarr",
             failed_path=folder / "failed.parquet",

@@ -2,16 +2,14 @@
 
 from pathlib import Path
 
-import pandas as pd
-
-from pipeline.features.extract import extract_shard
+from pipeline.features.extract import extract_shard, read_tracks
 from pipeline.features.settings import FeatureSettings
 from pipeline.io.files import rule_errors
 
 smk = snakemake  # noqa: F821 - injected by Snakemake
 with rule_errors(smk.log[0]):
     extract_shard(
-        tracks=pd.read_parquet(smk.input.tracks),
+        tracks=read_tracks(Path(smk.input.tracks)),
         settings=FeatureSettings.from_dict(smk.params.features, name=smk.wildcards.features),
         store_path=Path(smk.output.store),
         failed_path=Path(smk.output.failed),

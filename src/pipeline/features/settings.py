@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-import librosa
 import numpy as np
 
 from pipeline.errors import ConfigError
@@ -322,6 +321,8 @@ def _librosa_empty(
     *, sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool, norm: Any
 ) -> int:
     """Empty rows of the extractor's own filterbank (``librosa.filters.mel``)."""
+    import librosa  # lazy: only settings within rounding of a filter edge need it
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # librosa's "Empty filters detected"
         basis = librosa.filters.mel(
