@@ -71,7 +71,7 @@ def run_pipeline(tracks: Path, out: Path, threads: int, started: float) -> dict:
         "n_frames": 1819,
     }
     smk = _Namespace(
-        input=_Namespace(tracks=str(tracks)),
+        input=_Namespace(tracks=str(tracks), source=[]),
         output=_Namespace(store=str(out / "0000.zarr"), failed=str(out / "0000.failed.parquet")),
         log=_Namespace(log=str(out / "extract.log")),
         params=_Namespace(

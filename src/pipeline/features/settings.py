@@ -185,6 +185,26 @@ class FeatureSettings:
         """Frames that centred STFT frames give for one window."""
         return 1 + self.window.length // self.hop_length
 
+    def log_mel_settings(self) -> dict[str, Any]:
+        """The settings that determine the log-mel this set is computed from.
+
+        Two sets with equal log-mel settings see the same log-mel windows; an MFCC set is
+        a function of them (:meth:`derives_from`).
+        """
+        out = self.to_dict()
+        for key in ("name", "kind", "n_mfcc", "deltas"):
+            out.pop(key)
+        return out
+
+    def derives_from(self, source: FeatureSettings) -> bool:
+        """Whether this set can be computed from ``source``'s stored windows: an MFCC set
+        from a log-mel set with the same log-mel settings (decoding each file once)."""
+        return (
+            self.kind == "mfcc"
+            and source.kind == "logmel"
+            and self.log_mel_settings() == source.log_mel_settings()
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable settings (store attributes, checkpoints)."""
         out = asdict(self)
