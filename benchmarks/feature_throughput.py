@@ -448,35 +448,23 @@ class _Acc:
 def _instrument(acc: _Acc):
     """Timing wrappers around what iter_windows calls; returns a function that undoes them."""
     clock = time.process_time  # CPU of all threads (Zarr's I/O thread too)
-    orig_open, orig_downmix, orig_soxr = paudio._open, paudio.downmix, paudio.soxr
+    dec = paudio._Decoder
+    orig_init, orig_read = dec.__init__, dec.read
+    orig_downmix, orig_soxr = paudio.downmix, paudio.soxr
 
-    class _TimedFile:
-        def __init__(self, f):
-            self._f = f
-
-        def read(self, *a, **k):
-            t = clock()
-            try:
-                return self._f.read(*a, **k)
-            finally:
-                acc.add("decode_read", clock() - t)
-
-        def __getattr__(self, name):
-            return getattr(self._f, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            t = clock()
-            self._f.close()
+    def timed_init(self, *a, **k):
+        t = clock()
+        try:
+            orig_init(self, *a, **k)
+        finally:
             acc.add("decode_open_close", clock() - t)
 
-    def timed_open(path):
+    def timed_read(self, *a, **k):
         t = clock()
-        f = orig_open(path)
-        acc.add("decode_open_close", clock() - t)
-        return _TimedFile(f)
+        try:
+            return orig_read(self, *a, **k)
+        finally:
+            acc.add("decode_read", clock() - t)
 
     def timed_downmix(block):
         t = clock()
@@ -501,10 +489,12 @@ def _instrument(acc: _Acc):
     class _Soxr:
         ResampleStream = _TimedStream
 
-    paudio._open, paudio.downmix, paudio.soxr = timed_open, timed_downmix, _Soxr
+    dec.__init__, dec.read = timed_init, timed_read
+    paudio.downmix, paudio.soxr = timed_downmix, _Soxr
 
     def undo():
-        paudio._open, paudio.downmix, paudio.soxr = orig_open, orig_downmix, orig_soxr
+        dec.__init__, dec.read = orig_init, orig_read
+        paudio.downmix, paudio.soxr = orig_downmix, orig_soxr
 
     return undo
 
