@@ -448,35 +448,23 @@ class _Acc:
 def _instrument(acc: _Acc):
     """Timing wrappers around what iter_windows calls; returns a function that undoes them."""
     clock = time.process_time  # CPU of all threads (Zarr's I/O thread too)
-    orig_open, orig_downmix, orig_soxr = paudio._open, paudio.downmix, paudio.soxr
+    dec = paudio._Decoder
+    orig_init, orig_read = dec.__init__, dec.read
+    orig_downmix, orig_soxr = paudio.downmix, paudio.soxr
 
-    class _TimedFile:
-        def __init__(self, f):
-            self._f = f
-
-        def read(self, *a, **k):
-            t = clock()
-            try:
-                return self._f.read(*a, **k)
-            finally:
-                acc.add("decode_read", clock() - t)
-
-        def __getattr__(self, name):
-            return getattr(self._f, name)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *exc):
-            t = clock()
-            self._f.close()
+    def timed_init(self, *a, **k):
+        t = clock()
+        try:
+            orig_init(self, *a, **k)
+        finally:
             acc.add("decode_open_close", clock() - t)
 
-    def timed_open(path):
+    def timed_read(self, *a, **k):
         t = clock()
-        f = orig_open(path)
-        acc.add("decode_open_close", clock() - t)
-        return _TimedFile(f)
+        try:
+            return orig_read(self, *a, **k)
+        finally:
+            acc.add("decode_read", clock() - t)
 
     def timed_downmix(block):
         t = clock()
@@ -501,10 +489,12 @@ def _instrument(acc: _Acc):
     class _Soxr:
         ResampleStream = _TimedStream
 
-    paudio._open, paudio.downmix, paudio.soxr = timed_open, timed_downmix, _Soxr
+    dec.__init__, dec.read = timed_init, timed_read
+    paudio.downmix, paudio.soxr = timed_downmix, _Soxr
 
     def undo():
-        paudio._open, paudio.downmix, paudio.soxr = orig_open, orig_downmix, orig_soxr
+        dec.__init__, dec.read = orig_init, orig_read
+        paudio.downmix, paudio.soxr = orig_downmix, orig_soxr
 
     return undo
 
@@ -718,7 +708,20 @@ def main(argv: list[str] | None = None) -> int:
         default=24,
         help="MTAT-style files in the per-stage profile (half as many stereo; default 24)",
     )
+    ap.add_argument(
+        "--real",
+        action="store_true",
+        help="real music (benchmarks/real_music.py), whole processes, against the naive loop",
+    )
+    ap.add_argument(
+        "--music-cache",
+        type=Path,
+        default=Path(os.environ.get("PIPELINE_MUSIC_CACHE", "/work/cache/music")),
+        help="folder of the unpacked game-music package (see benchmarks/real_music.py)",
+    )
     args = ap.parse_args(argv)
+    if args.real:
+        return run_real(args)
     if args.quick:
         args.n_files, args.repeats = min(args.n_files, 16), min(args.repeats, 2)
         args.n_stereo = args.n_stereo or 8
@@ -1061,6 +1064,160 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if tmp is not None:
             tmp.cleanup()
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# Real music, whole processes (--real)
+# --------------------------------------------------------------------------------------------
+
+#: Set -> (material key, times each file is used).
+REAL_SETS = {
+    "mtat": ("mtat", 10),
+    "jamendo": ("jamendo", 3),
+    "mixed_mtat": ("mixed_mtat", 1),
+    "mixed_jamendo": ("mixed_jamendo", 1),
+}
+
+
+def _audio_seconds(paths: list[Path]) -> float:
+    return float(sum(sf.info(str(p)).duration for p in paths))
+
+
+def _run_process(contender: str, tracks: Path, *, threads: int, out: Path) -> dict[str, float]:
+    """One whole child process (``feature_process.py``): wall and CPU from ``os.wait4``."""
+    import subprocess
+
+    shutil.rmtree(out, ignore_errors=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(HERE.parent / "src"), *filter(None, [env.get("PYTHONPATH")])]
+    )
+    busy0 = _system_busy_s()
+    t0 = time.time()
+    cmd = [sys.executable, str(HERE / "feature_process.py"), contender, "--tracks", str(tracks)]
+    cmd += ["--out", str(out), "--threads", str(threads), "--started", repr(t0)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.time() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    stdout = proc.stdout.read().decode() if proc.stdout else ""
+    stderr = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode != 0 or "RESULT " not in stdout:
+        raise RuntimeError(f"{contender} on {tracks} failed ({proc.returncode}): {stderr[-2000:]}")
+    cpu = usage.ru_utime + usage.ru_stime
+    inner = json.loads(stdout.split("RESULT ", 1)[1].splitlines()[0])
+    others = max(_system_busy_s() - busy0 - cpu, 0.0) / wall
+    return {"wall_s": wall, "cpu_s": cpu, "others_cores": others, **inner}
+
+
+def _write_tracks(path: Path, files: list[Path], uses: int) -> Path:
+    rows = [(f"{p.stem}-{u}", str(p)) for u in range(uses) for p in files]
+    pd.DataFrame(rows, columns=["track_id", "path"]).to_parquet(path, index=False)
+    return path
+
+
+def run_real(args: argparse.Namespace) -> int:
+    """Whole processes on real music: the pipeline's rule script against the naive loop."""
+    import statistics
+
+    sys.path.insert(0, str(HERE))
+    import real_music
+
+    try:
+        material = real_music.material(args.music_cache)
+    except real_music.MaterialMissing as exc:
+        print(f"feature_throughput --real: {exc}", file=sys.stderr)
+        return 2
+    work = Path(tempfile.mkdtemp(prefix="feature_real_"))
+    repeats = 1 if args.quick else args.repeats
+    sets = {}
+    for name, (key, uses) in REAL_SETS.items():
+        files = material[key][: 8 if args.quick else None]
+        sets[name] = {
+            "tracks": _write_tracks(work / f"{name}.parquet", files, 1 if args.quick else uses),
+            "n_files": len(files) * (1 if args.quick else uses),
+            "audio_s": _audio_seconds(files) * (1 if args.quick else uses),
+        }
+    one = {
+        k: _write_tracks(work / f"one_{k}.parquet", material[k][:1], 1) for k in ("mtat", "jamendo")
+    }
+    machine = machine_info()
+    print(
+        f"feature_throughput --real: {machine['cpu_count']} cores, load avg "
+        f"{machine['load_avg_at_start'][0]:.2f}; material {args.music_cache}; {repeats} repeats",
+        flush=True,
+    )
+    for name, s in sets.items():
+        print(f"  {name}: {s['n_files']} files, {s['audio_s'] / 60:.1f} min of audio", flush=True)
+    configs = [("fixed", k, c, 1) for k in one for c in ("pipeline", "naive")]
+    configs += [("set", name, c, t) for name in sets for t in (1, 2) for c in ("pipeline", "naive")]
+    raw: dict[tuple, list[dict]] = {cfg: [] for cfg in configs}
+    # Warm-up (untimed): page cache, Python's bytecode caches.
+    for c in ("pipeline", "naive"):
+        _run_process(c, one["mtat"], threads=1, out=work / "warm")
+    for rep in range(repeats):
+        for cfg in configs:  # interleaved: each contender next to the other, every repeat
+            kind, name, contender, threads = cfg
+            tracks = one[name] if kind == "fixed" else sets[name]["tracks"]
+            raw[cfg].append(_run_process(contender, tracks, threads=threads, out=work / "out"))
+        print(f"  repeat {rep + 1}/{repeats} done", flush=True)
+
+    def med(cfg: tuple, key: str) -> float:
+        return statistics.median(r[key] for r in raw[cfg])
+
+    report: dict = {"machine": machine, "repeats": repeats, "sets": {}, "fixed": {}}
+    print("\nfixed cost (one 29-30 s clip, whole process, median):")
+    for k in one:
+        row = {}
+        for c in ("pipeline", "naive"):
+            cfg = ("fixed", k, c, 1)
+            row[c] = {"wall_s": med(cfg, "wall_s"), "cpu_s": med(cfg, "cpu_s")}
+            print(f"  {k:8s} {c:9s} wall {row[c]['wall_s']:.2f} s, CPU {row[c]['cpu_s']:.2f} s")
+        report["fixed"][k] = row
+    header = (
+        f"\n{'set':14s} {'thr':>3s} {'contender':9s} {'wall s':>7s} {'CPU s':>7s} "
+        f"{'x rt/CPU-s':>10s} {'others':>6s}  naive/pipeline wall, CPU (median of ratios)"
+    )
+    print(header)
+    for name, s in sets.items():
+        report["sets"][name] = {"n_files": s["n_files"], "audio_s": s["audio_s"], "runs": {}}
+        for t in (1, 2):
+            p, n = ("set", name, "pipeline", t), ("set", name, "naive", t)
+            ratios = {
+                key: statistics.median(b[key] / a[key] for a, b in zip(raw[p], raw[n], strict=True))
+                for key in ("wall_s", "cpu_s")
+            }
+            for cfg in (p, n):
+                contender = cfg[2]
+                wall, cpu = med(cfg, "wall_s"), med(cfg, "cpu_s")
+                others = med(cfg, "others_cores")
+                entry = {"wall_s": wall, "cpu_s": cpu, "others_cores": others, "raw": raw[cfg]}
+                fixed_key = "mtat" if "mtat" in name else "jamendo"
+                fixed_cpu = report["fixed"][fixed_key][contender]["cpu_s"]
+                # Steady state: CPU beyond the fixed cost, per second of audio.
+                entry["steady_x_per_cpu_s"] = s["audio_s"] / max(cpu - fixed_cpu, 1e-9)
+                report["sets"][name]["runs"][f"{contender}_{t}"] = entry
+                tail = (
+                    f"  {ratios['wall_s']:.2f}x, {ratios['cpu_s']:.2f}x"
+                    if contender == "naive"
+                    else ""
+                )
+                print(
+                    f"{name:14s} {t:3d} {contender:9s} {wall:7.2f} {cpu:7.2f} "
+                    f"{entry['steady_x_per_cpu_s']:10.0f} {others:6.2f}{tail}"
+                )
+            report["sets"][name][f"naive_over_pipeline_{t}"] = ratios
+        for c in ("pipeline", "naive"):
+            r = report["sets"][name]["runs"]
+            speedup = r[f"{c}_1"]["wall_s"] / r[f"{c}_2"]["wall_s"]
+            report["sets"][name][f"speedup_2_{c}"] = speedup
+            print(f"{name:14s}     {c:9s} 2-worker speed-up (wall 1 / wall 2): {speedup:.2f}x")
+    out = args.out.with_name("feature_throughput_real.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1, default=str))
+    print(f"\nwritten {out}")
+    shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

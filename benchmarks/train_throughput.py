@@ -47,6 +47,7 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader
 
+from pipeline.features.settings import FeatureSettings
 from pipeline.io.files import read_json
 from pipeline.io.store import StoreWriter
 from pipeline.models import build_model
@@ -74,7 +75,10 @@ def _synthetic_source(folder: Path, *, n_tracks: int = 160) -> tuple[pd.DataFram
     rows = []
     for shard in range(4):
         path = folder / f"{shard:04d}.zarr"
-        writer = StoreWriter(path=path, window_shape=(N_BINS, N_FRAMES), attrs={"features": {}})
+        features = FeatureSettings(name="logmel").to_dict()
+        writer = StoreWriter(
+            path=path, window_shape=(N_BINS, N_FRAMES), attrs={"features": features}
+        )
         for k in range(n_tracks // 4):
             windows = rng.normal(-40, 10, size=(1, N_BINS, N_FRAMES)).astype(np.float16)
             writer.add(
@@ -102,16 +106,34 @@ def _cpu_seconds() -> float:
 
 
 def loader_throughput(
-    index: pd.DataFrame, stats: dict, *, workers: int, min_windows: int, repeats: int
+    index: pd.DataFrame,
+    stats: dict,
+    *,
+    workers: int,
+    min_windows: int,
+    repeats: int,
+    raw: bool = False,
+    crop: int | None = None,
 ) -> dict[str, float]:
     """Best windows/s (wall) and CPU ms per window over ``repeats`` runs of whole epochs.
 
     Workers are persistent (as in training); the loader is shut down at the end of each
-    run, so its workers are reaped and their CPU time (start-up included) is counted.
+    run, so its workers are reaped and their CPU time (start-up included) is counted. With
+    ``raw`` the items are float16 and each batch is normalised in the main process
+    (``WindowDataset.prepare``, what training does on the device); ``crop`` draws random
+    crops of that many frames (short-chunk training).
     """
     tags = sorted({t for ts in index["tags"] for t in ts})
-    dataset = WindowDataset(index=index, stats=stats, tags=tags, split="train", train=False)
-    best, best_cpu = 0.0, float("inf")
+    dataset = WindowDataset(
+        index=index,
+        stats=stats,
+        tags=tags,
+        split="train",
+        train=crop is not None,
+        crop_frames=crop,
+        raw=raw,
+    )
+    best, best_cpu, steady = 0.0, float("inf"), 0.0
     for _ in range(repeats):
         loader = DataLoader(
             dataset,
@@ -124,14 +146,19 @@ def loader_throughput(
             generator=torch.Generator().manual_seed(0),
         )
         seen, started, cpu = 0, time.perf_counter(), _cpu_seconds()
+        first_at, first_seen = 0.0, 0
         while seen < min_windows:
-            for x, _, _ in loader:
+            for batch in loader:
+                x = dataset.prepare(batch[0], batch[3]) if raw else batch[0]
                 seen += len(x)
+                if not first_at:  # steady state: from the first batch on (workers started)
+                    first_at, first_seen = time.perf_counter(), seen
         del loader  # stops and reaps persistent workers
         gc.collect()
         best = max(best, seen / (time.perf_counter() - started))
+        steady = max(steady, (seen - first_seen) / (time.perf_counter() - first_at))
         best_cpu = min(best_cpu, 1000 * (_cpu_seconds() - cpu) / seen)
-    return {"windows_per_s": best, "cpu_ms_per_window": best_cpu}
+    return {"windows_per_s": best, "cpu_ms_per_window": best_cpu, "steady_windows_per_s": steady}
 
 
 def model_throughput(name: str, *, batch: int, steps: int, repeats: int) -> dict:
@@ -199,6 +226,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repeats and steps")
     parser.add_argument("--end-to-end", action="store_true", help="also one demo epoch")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
+    parser.add_argument("--loader-only", action="store_true", help="skip the model steps")
     args = parser.parse_args()
     repeats = 2 if args.quick else 3
     result: dict = {
@@ -216,18 +244,38 @@ def main() -> None:
         # One torch thread in the main process too (as the workers have): an idle intra-op
         # pool spinning on a busy machine would dominate the CPU time of small copies.
         torch.set_num_threads(1)
-        for workers in (0, 2):
-            numbers = loader_throughput(
-                index, stats, workers=workers, min_windows=600, repeats=repeats
-            )
-            result["loader"][f"workers_{workers}"] = numbers
+        # Interleaved: the float32 items (normalised in the workers) next to float16 items
+        # normalised by the consumer, for whole windows and short-chunk crops (232 frames).
+        for _rep in range(repeats):
+            for crop in (None, 232):
+                for raw in (False, True):
+                    for workers in (0, 2):
+                        numbers = loader_throughput(
+                            index,
+                            stats,
+                            workers=workers,
+                            min_windows=2400,
+                            repeats=1,
+                            raw=raw,
+                            crop=crop,
+                        )
+                        key = f"{'crop' if crop else 'whole'}_{'f16' if raw else 'f32'}_{workers}"
+                        old = result["loader"].get(key)
+                        if old is None or numbers["windows_per_s"] > old["windows_per_s"]:
+                            result["loader"][key] = numbers
+        for key, numbers in result["loader"].items():
+            if key == "source":
+                continue
             print(
-                f"  num_workers={workers}: {numbers['windows_per_s']:6.0f} windows/s, "
+                f"  {key:15s}: {numbers['windows_per_s']:6.0f} windows/s "
+                f"({numbers['steady_windows_per_s']:6.0f} after the first batch), "
                 f"{numbers['cpu_ms_per_window']:.2f} CPU ms per window "
                 f"(= {1000 / numbers['cpu_ms_per_window']:.0f} windows/s per free core)"
             )
 
         torch.set_num_threads(threads)
+        if args.loader_only:
+            MODELS.clear()
         print(
             f"\nmodel: training examples/s (batch 16, forward + backward + Adam), {threads} threads"
         )

@@ -63,7 +63,7 @@ def test_repo_config_validates_and_gets_defaults() -> None:
     assert mfcc["window"]["max_duration_s"] == 900
     assert config["storage"]["compression"] == "none"
     assert config["storage"]["windows_per_shard"] == 0
-    assert config["extraction"]["threads"] == 2 and config["extraction"]["tracks_per_task"] == 4
+    assert config["extraction"]["threads"] == 2 and config["extraction"]["tracks_per_task"] == 1
     assert config["datasets"]["demo"]["split"]["valid_fraction"] == 0.15
     assert dataset_feature_sets(config, dataset="demo") == ["logmel", "mfcc"]
 

@@ -293,3 +293,21 @@ def test_source_gtzan(tmp_path: Path) -> None:
     source = manifest_source(_validated(entry), dataset="ds")
     assert source.format == "gtzan"
     assert source.files == [str(tmp_path / "genres" / g) for g in ("blues", "jazz", "rock")]
+
+
+def test_mfcc_derives_from_a_logmel_set_with_the_same_log_mel_settings() -> None:
+    config = workflow_config()
+    assert inputs.derived_source(config, dataset="a", features="mf") == "lm"
+    assert inputs.derived_source(config, dataset="a", features="lm") is None
+    assert inputs.derived_source_inputs(config, dataset="a", features="mf", shard="0001") == [
+        "out/a/features/lm/0001.zarr",
+        "out/a/features/lm/0001.failed.parquet",
+    ]
+    # other log-mel settings, or a dataset that does not extract the log-mel: decode again
+    other = workflow_config(
+        features={"lm": {"kind": "logmel"}, "mf": {"kind": "mfcc", "n_mels": 40}}
+    )
+    assert inputs.derived_source(other, dataset="a", features="mf") is None
+    alone = copy.deepcopy(config)
+    alone["datasets"]["a"]["features"] = ["mf"]
+    assert inputs.derived_source_inputs(alone, dataset="a", features="mf", shard="0000") == []

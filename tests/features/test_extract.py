@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.features.extract import extract_shard, extract_track
+from pipeline.errors import PipelineError
+from pipeline.features.extract import derive_shard, extract_shard, extract_track, read_tracks
 from pipeline.features.extractors import make_extractor
 from pipeline.features.index import FAILURE_COLUMNS
 from pipeline.features.settings import FeatureSettings
@@ -96,6 +97,8 @@ def extracted(shard_tracks: pd.DataFrame, tmp_path_factory: pytest.TempPathFacto
         "summary": summary,
         "store": FeatureStore(out / "0000.zarr"),
         "failed": pd.read_parquet(out / "failed" / "0000.parquet"),
+        "store_path": out / "0000.zarr",
+        "failed_path": out / "failed" / "0000.parquet",
     }
 
 
@@ -167,11 +170,15 @@ def test_stored_windows_equal_the_features_of_the_decoded_file(
 
 
 def test_threads_do_not_change_the_store(shard_tracks: pd.DataFrame, tmp_path: Path) -> None:
+    """1 thread on a DataFrame, 2 on the shard list read without pandas: the same store."""
+    shard_tracks.to_parquet(tmp_path / "shard.parquet", index=False)
+    as_lists = read_tracks(tmp_path / "shard.parquet")
+    assert as_lists["track_id"] == list(shard_tracks["track_id"].astype(str))
     results = []
     for threads in (1, 2):
         folder = tmp_path / f"t{threads}"
         extract_shard(
-            tracks=shard_tracks,
+            tracks=shard_tracks if threads == 1 else as_lists,
             settings=SETTINGS,
             store_path=folder / "s.zarr",
             failed_path=folder / "failed.parquet",
@@ -391,3 +398,70 @@ def test_a_shard_logs_its_progress(
     ]
     hours = float(FeatureStore(store).index()["duration_s"].sum()) / 3600
     assert f"{hours:.2f} h of audio" in lines[-1] and lines[-1].endswith(", done")
+
+
+# ---------------------------------------------------------------------------- derived sets
+
+MFCC = FeatureSettings(
+    name="mfcc", kind="mfcc", window=WINDOW, n_mels=24, n_mfcc=10, deltas=2, n_frames=63
+)
+
+
+def test_mfcc_derived_from_the_logmel_store_equals_decoding_again(
+    extracted: dict, shard_tracks: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Decoding once: MFCCs from the stored (float16) log-mel, against extraction from audio.
+
+    The only difference is the float16 rounding of the log-mel they start from (at most
+    half a float16 step: 0.03 dB below 128 dB), spread by the DCT and the deltas.
+    """
+    direct = extract_shard(
+        tracks=shard_tracks,
+        settings=MFCC,
+        store_path=tmp_path / "direct.zarr",
+        failed_path=tmp_path / "direct.parquet",
+    )
+    derived = derive_shard(
+        source_store=extracted["store_path"],
+        source_failed=extracted["failed_path"],
+        settings=MFCC,
+        store_path=tmp_path / "derived.zarr",
+        failed_path=tmp_path / "derived.parquet",
+        threads=2,
+    )
+    assert derived == direct
+    one, two = FeatureStore(tmp_path / "direct.zarr"), FeatureStore(tmp_path / "derived.zarr")
+    for key in ("track_id", "offsets", "duration_s"):
+        np.testing.assert_array_equal(one.index()[key], two.index()[key])
+    np.testing.assert_array_equal(one.window_starts(), two.window_starts())
+    a = one.windows[:].astype(np.float32)
+    b = two.windows[:].astype(np.float32)
+    step = np.abs(np.spacing(a.astype(np.float16))).astype(np.float32)  # float16 step
+    assert np.all(np.abs(a - b) <= step + 0.2)
+    assert np.mean(np.abs(a - b)) < 0.02
+    assert two.attrs["features"] == MFCC.to_dict() and two.attrs["derived_from"] == "logmel"
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "direct.parquet").sort_values(
+            ["track_id", "error"], ignore_index=True
+        ),
+        pd.read_parquet(tmp_path / "derived.parquet").sort_values(
+            ["track_id", "error"], ignore_index=True
+        ),
+    )
+
+
+def test_derive_refuses_a_source_with_other_log_mel_settings(
+    extracted: dict, tmp_path: Path
+) -> None:
+    other = FeatureSettings(
+        name="mfcc", kind="mfcc", window=WINDOW, n_mels=32, n_mfcc=10, n_frames=63
+    )
+    assert not other.derives_from(SETTINGS) and MFCC.derives_from(SETTINGS)
+    with pytest.raises(PipelineError, match="cannot be derived"):
+        derive_shard(
+            source_store=extracted["store_path"],
+            source_failed=extracted["failed_path"],
+            settings=other,
+            store_path=tmp_path / "x.zarr",
+            failed_path=tmp_path / "x.parquet",
+        )

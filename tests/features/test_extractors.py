@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.features.extractors import Extractor, make_extractor
+from pipeline.features.extractors import (
+    Extractor,
+    dct_matrix,
+    deltas,
+    make_extractor,
+    mel_filterbank,
+)
 from pipeline.features.settings import FEATURE_KINDS, FeatureSettings
 from pipeline.io.audio import WindowSettings
 
@@ -180,3 +186,59 @@ def test_waveform_kind_stores_the_windows() -> None:
     assert extractor.shape == (1, 8000)
     assert out.shape == (3, 1, 8000)
     np.testing.assert_array_equal(out[:, 0], windows)
+
+
+# ---------------------------------------------------------------------------- building blocks
+
+
+@pytest.mark.parametrize(
+    ("sr", "n_fft", "n_mels", "fmin", "fmax", "htk", "norm"),
+    [
+        (16000, 512, 96, 0.0, None, False, "slaney"),
+        (22050, 2048, 128, 30.0, 11000.0, False, "slaney"),
+        (16000, 512, 40, 0.0, 8000.0, True, None),
+        (44100, 1024, 64, 100.0, None, True, "slaney"),
+    ],
+)
+def test_mel_filterbank_is_librosas(sr, n_fft, n_mels, fmin, fmax, htk, norm) -> None:
+    got = mel_filterbank(
+        sample_rate=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm
+    )
+    want = librosa.filters.mel(
+        sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm
+    )
+    assert got.shape == want.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-9 * float(want.max()))
+
+
+def test_dct_matrix_is_scipys_orthonormal_dct() -> None:
+    import scipy.fft
+
+    want = scipy.fft.dct(np.eye(96), type=2, norm="ortho", axis=0)[:20]
+    np.testing.assert_allclose(dct_matrix(n_out=20, n_in=96), want, atol=1e-6)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_deltas_are_librosas_on_random_data(order: int) -> None:
+    x = np.random.default_rng(order).standard_normal((3, 13, 50)).astype(np.float32)
+    got = deltas(x, order=order)
+    want = librosa.feature.delta(x, order=order, axis=-1)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    # known answer: the first difference of a ramp is its slope everywhere, edges included
+    ramp = np.arange(30, dtype=np.float32)[None] * 2.5
+    np.testing.assert_allclose(deltas(ramp, order=1), 2.5, atol=1e-5)
+    np.testing.assert_allclose(deltas(ramp, order=2), 0.0, atol=1e-5)
+
+
+def test_feature_job_imports_neither_torch_nor_librosa() -> None:
+    """The extraction job's fixed cost: what the rule script imports stays light."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import pipeline.features.extract, pipeline.features.settings\n"
+        "print(','.join(m for m in ('torch', 'librosa', 'pandas', 'dask') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""

@@ -288,3 +288,60 @@ def test_collate_sequences_pads_at_the_end() -> None:
     assert torch.equal(x[0], torch.ones(3, 2))
     assert torch.equal(x[1], torch.tensor([[2.0, 2.0], [0.0, 0.0], [0.0, 0.0]]))
     assert y.tolist() == [[1.0, 0.0], [0.0, 1.0]] and mask.tolist() == [[1.0, 1.0], [0.0, 1.0]]
+
+
+# ---------------------------------------------------------------------------- raw float16 items
+
+
+@pytest.mark.parametrize("crop", [None, 16])
+def test_raw_items_prepared_on_the_device_equal_normalised_items(
+    synthetic: dict, crop: int | None
+) -> None:
+    """float16 across the process boundary, normalised later: the same numbers."""
+    index, stats = synthetic["index"], synthetic["stats"]
+    common = {"index": index, "stats": stats, "tags": TAGS, "split": "train", "seed": 3}
+    common.update({"crop_frames": crop, "train": crop is not None})
+    plain = WindowDataset(**common)
+    raw = WindowDataset(**common, raw=True)
+    items = list(range(len(plain)))
+    want = plain.__getitems__(items)
+    got = raw.__getitems__(items)
+    assert got[0][0].dtype == torch.float16 and got[0][3].dtype == torch.int64
+    x = torch.stack([g[0] for g in got])
+    n_audio = torch.stack([g[3] for g in got])
+    prepared = raw.prepare(x, n_audio, device="cpu")
+    assert prepared.dtype == torch.float32
+    torch.testing.assert_close(prepared, torch.stack([w[0] for w in want]), rtol=0, atol=0)
+    for (_, y, m, _), (_, y2, m2) in zip(got, want, strict=True):
+        assert torch.equal(y, y2) and torch.equal(m, m2)
+    assert bool((n_audio < x.shape[-1]).any())  # end padding is exercised
+
+
+def test_window_reader_reads_what_zarr_reads(synthetic: dict, tmp_path: Path) -> None:
+    import zarr
+
+    from pipeline.io.store import StoreWriter, WindowReader
+
+    store = str(synthetic["index"]["store"].iloc[0])
+    reader = WindowReader(Path(store))
+    array = zarr.open_array(f"{store}/windows", mode="r")
+    assert reader.direct
+    for row in range(array.shape[0]):
+        np.testing.assert_array_equal(reader.read(row), array[row])
+        np.testing.assert_array_equal(reader.read(row, slice(3, 9)), array[row, :, 3:9])
+    with pytest.raises(IndexError):
+        reader.read(array.shape[0])
+    # another layout (lz4, Zarr shards) is read through Zarr, with the same result
+    windows = np.arange(3 * 4 * 6, dtype=np.float16).reshape(3, 4, 6)
+    writer = StoreWriter(
+        path=tmp_path / "s.zarr",
+        window_shape=(4, 6),
+        attrs={},
+        compression="lz4",
+        windows_per_shard=2,
+    )
+    writer.add(track_id="a", windows=windows, starts_s=np.zeros(3), duration_s=1.0)
+    writer.close()
+    other = WindowReader(tmp_path / "s.zarr")
+    assert not other.direct
+    np.testing.assert_array_equal(other.read(2, slice(1, 3)), windows[2, :, 1:3])

@@ -94,6 +94,13 @@ def feature_params(wildcards):
     return config["features"][wildcards.features]
 
 
+def derived_source(wildcards):
+    """An MFCC set's log-mel store and failures of the shard, when it derives from one."""
+    return inputs.derived_source_inputs(
+        config, shard=wildcards.shard, **_dataset_features(wildcards)
+    )
+
+
 def shard_stores(wildcards):
     return inputs.shard_stores(config, **_dataset_features(wildcards))
 

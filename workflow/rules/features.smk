@@ -5,6 +5,7 @@
 rule extract_features:
     input:
         tracks=shard_tracks,
+        source=derived_source,
     output:
         store=directory(f"{RESULTS}/{{dataset}}/features/{{features}}/{{shard}}.zarr"),
         failed=f"{RESULTS}/{{dataset}}/features/{{features}}/{{shard}}.failed.parquet",

@@ -23,6 +23,7 @@ from pipeline.config.validation import collection_model, dataset_feature_sets, m
 from pipeline.datasets import dataset_format, split_description
 from pipeline.datasets.formats import ManifestSource
 from pipeline.datasets.manifest import shard_name
+from pipeline.features.settings import FeatureSettings
 
 __all__ = [
     "all_targets",
@@ -187,6 +188,32 @@ def shard_stores(config: Config, *, dataset: str, features: str) -> list[str]:
     folder = feature_dir(config, dataset=dataset, features=features)
     shards = _shard_names(config["datasets"][dataset]["shards"])
     return [f"{folder}/{shard}.zarr" for shard in shards]
+
+
+def derived_source(config: Config, *, dataset: str, features: str) -> str | None:
+    """The log-mel set of the same dataset that a feature set is derived from, or None.
+
+    An MFCC set whose log-mel settings equal those of a log-mel set the dataset extracts is
+    computed from that set's stores instead of decoding the audio again (the first such
+    set in config order).
+    """
+    settings = FeatureSettings.from_dict(config["features"][features], name=features)
+    for name in dataset_feature_sets(config, dataset=dataset):
+        if name == features:
+            continue
+        source = FeatureSettings.from_dict(config["features"][name], name=name)
+        if settings.derives_from(source):
+            return name
+    return None
+
+
+def derived_source_inputs(config: Config, *, dataset: str, features: str, shard: str) -> list[str]:
+    """The source set's store and failure table of one shard (empty when not derived)."""
+    source = derived_source(config, dataset=dataset, features=features)
+    if source is None:
+        return []
+    folder = feature_dir(config, dataset=dataset, features=source)
+    return [f"{folder}/{shard}.zarr", f"{folder}/{shard}.failed.parquet"]
 
 
 def shard_failures(config: Config, *, dataset: str, features: str) -> list[str]:

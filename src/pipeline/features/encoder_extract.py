@@ -114,7 +114,7 @@ def _embed(
 
 def extract_encoder_shard(
     *,
-    tracks: pd.DataFrame,
+    tracks: Mapping[str, Sequence[Any]] | Any,
     settings: FeatureSettings,
     store_path: Path,
     failed_path: Path,
@@ -161,7 +161,13 @@ def extract_encoder_shard(
         compression=compression,
         windows_per_shard=windows_per_shard,
     )
-    rows = list(zip(tracks["track_id"].astype(str), tracks["path"].astype(str), strict=True))
+    rows = list(
+        zip(
+            (str(t) for t in tracks["track_id"]),
+            (str(p) for p in tracks["path"]),
+            strict=True,
+        )
+    )
     groups = [rows[i : i + tracks_per_task] for i in range(0, len(rows), tracks_per_task)]
     per_round = max(threads, 1) * 2
     failures: list[dict[str, str]] = []

@@ -1,8 +1,12 @@
 """Feature extraction of one shard: decode, window, compute features, write one Zarr store.
 
-Dask's threaded scheduler runs tracks in parallel inside the job (libsndfile, soxr and torch
-release the GIL); the main thread appends results to the store in track order, so there is
-exactly one writer. A track that fails becomes a row of the shard's failure table and the
+A thread pool runs tracks in parallel inside the job (libsndfile, soxr and NumPy/SciPy's FFT
+and BLAS release the GIL), submitted as a stream (:func:`pipeline.io.parallel.stream`: a new
+task whenever one finishes, a bounded number in flight, no rounds), or a Dask cluster when
+one is named; the main thread appends results to the store in track order while the pool
+keeps computing, so writes overlap the compute and there is exactly one writer. The job
+imports neither torch, librosa, pandas nor Dask (its fixed cost is that of NumPy, SciPy's
+FFT, Zarr and PyArrow). A track that fails becomes a row of the shard's failure table and the
 shard completes: ``stage`` is ``decode`` (every refusal of :func:`pipeline.io.audio.iter_windows`:
 not a regular file, undecodable, absurd sample rate or sample values, changed while read, too
 short), ``features`` (the extractor raised) or ``store`` (features that are NaN or infinite as
@@ -13,28 +17,26 @@ is stored.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dask
 import numpy as np
-import pandas as pd
-import torch
 
 from pipeline.errors import AudioError, PipelineError
-from pipeline.features.encoder_extract import extract_encoder_shard
 from pipeline.features.extractors import Extractor, make_extractor
-from pipeline.features.index import FAILURE_COLUMNS
+from pipeline.features.failures import write_failures
 from pipeline.features.settings import ENCODER_KIND, FeatureSettings
 from pipeline.io.audio import DecodeInfo, iter_windows
-from pipeline.io.parallel import compute
+from pipeline.io.parallel import stream
 from pipeline.io.progress import Progress
-from pipeline.io.store import StoreWriter
+from pipeline.io.store import FeatureStore, StoreWriter
 
-__all__ = ["TrackResult", "extract_track", "extract_shard"]
+__all__ = ["TrackResult", "extract_track", "extract_shard", "derive_shard", "read_tracks"]
 
 log = logging.getLogger(__name__)
 
@@ -124,13 +126,37 @@ def _batched(
         yield starts, np.stack(batch)
 
 
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """Limit BLAS (the mel matmul) to one thread per calling thread, when threadpoolctl is
+    installed."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn brings it
+        yield
+        return
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 def _extract_group(tracks: Sequence[tuple[str, str]], extractor: Extractor) -> list[TrackResult]:
     return [extract_track(track_id=t, path=p, extractor=extractor) for t, p in tracks]
 
 
+def read_tracks(path: Path) -> dict[str, list[str]]:
+    """A shard list (Parquet with ``track_id`` and ``path``) as columns of strings.
+
+    Read with PyArrow alone: a feature job does not need pandas.
+    """
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=["track_id", "path"])
+    return {name: [str(v) for v in table.column(name).to_pylist()] for name in table.column_names}
+
+
 def extract_shard(
     *,
-    tracks: pd.DataFrame,
+    tracks: Mapping[str, Sequence[Any]] | Any,
     settings: FeatureSettings,
     store_path: Path,
     failed_path: Path,
@@ -145,24 +171,26 @@ def extract_shard(
 
     Parameters
     ----------
-    tracks : pd.DataFrame
-        Columns ``track_id`` and ``path``, in the order they are stored.
+    tracks : pd.DataFrame or mapping of columns
+        Columns ``track_id`` and ``path``, in the order they are stored (a DataFrame, or
+        :func:`read_tracks`'s dict of lists).
     settings : FeatureSettings
     store_path : Path
         The ``.zarr`` directory to write (see :mod:`pipeline.io.store`).
     failed_path : Path
         Parquet table with :data:`FAILURE_COLUMNS`, written even when empty.
     threads : int
-        Dask threads (the rule's ``threads``).
+        Threads (the rule's ``threads``).
     compression, windows_per_shard
         Storage options of :class:`pipeline.io.store.StoreWriter`.
     tracks_per_task : int
-        Tracks per Dask task; tasks are kept coarse so scheduling costs stay negligible.
+        Tracks per task; tasks are streamed, so 1 balances best, and a few keep a Dask
+        cluster's scheduling costs negligible.
     attrs : mapping, optional
         Extra store attributes (dataset, shard).
     dask_scheduler : str, optional
         Address of a running Dask scheduler; default local threads
-        (:func:`pipeline.io.parallel.compute`).
+        (:func:`pipeline.io.parallel.stream`).
 
     Returns
     -------
@@ -170,6 +198,10 @@ def extract_shard(
         ``n_tracks`` (in the shard), ``n_stored``, ``n_failed``, ``n_warnings``, ``n_windows``.
     """
     if settings.kind == ENCODER_KIND:  # a pretrained encoder: its own batched job
+        # Imported here, not at the top: it needs torch and transformers, and a log-mel
+        # job's fixed cost is kept to NumPy/SciPy (benchmarks/README.md).
+        from pipeline.features.encoder_extract import extract_encoder_shard
+
         return extract_encoder_shard(
             tracks=tracks,
             settings=settings,
@@ -190,47 +222,145 @@ def extract_shard(
         compression=compression,
         windows_per_shard=windows_per_shard,
     )
-    rows = list(zip(tracks["track_id"].astype(str), tracks["path"].astype(str), strict=True))
-    groups = [rows[i : i + tracks_per_task] for i in range(0, len(rows), tracks_per_task)]
-    per_round = max(threads, 1) * 4
+    rows = list(
+        zip(
+            (str(t) for t in tracks["track_id"]),
+            (str(p) for p in tracks["path"]),
+            strict=True,
+        )
+    )
+    size = max(int(tracks_per_task), 1)
+    groups = [rows[i : i + size] for i in range(0, len(rows), size)]
     failures: list[dict[str, str]] = []
     n_stored = 0
-    torch_threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # Dask supplies the parallelism; avoid oversubscription
     progress = Progress(total=len(rows), name=f"extract {store_path}", logger=log)
     try:
-        for i in range(0, len(groups), per_round):
-            tasks = [dask.delayed(_extract_group)(g, extractor) for g in groups[i : i + per_round]]
-            for group in compute(tasks, threads=threads, address=dask_scheduler):
+        with _one_blas_thread():  # the pool supplies the parallelism; avoid oversubscription
+            for group in stream(
+                functools.partial(_extract_group, extractor=extractor),
+                groups,
+                threads=threads,
+                address=dask_scheduler,
+            ):
                 for result in group:
                     progress.advance(audio_s=result.duration_s)
                     failures.extend(result.failures)
-                    if result.windows is not None:
-                        try:
-                            writer.add(
-                                track_id=result.track_id,
-                                windows=result.windows,
-                                starts_s=result.starts_s,
-                                duration_s=result.duration_s,
-                            )
-                        except PipelineError as exc:  # non-finite features: never stored
-                            error = f"{result.path!r}: {exc}"
-                            failures.append(_failure(result, stage="store", error=error))
-                            continue
-                        n_stored += 1
+                    if result.windows is None or result.starts_s is None:
+                        continue
+                    try:
+                        writer.add(
+                            track_id=result.track_id,
+                            windows=result.windows,
+                            starts_s=result.starts_s,
+                            duration_s=result.duration_s,
+                        )
+                    except PipelineError as exc:  # non-finite features: never stored
+                        error = f"{result.path!r}: {exc}"
+                        failures.append(_failure(result, stage="store", error=error))
+                        continue
+                    n_stored += 1
     finally:
-        torch.set_num_threads(torch_threads)
         progress.close()
     counts = writer.close()
-    table = pd.DataFrame(failures, columns=FAILURE_COLUMNS).astype(str)
-    Path(failed_path).parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(failed_path, index=False)
+    write_failures(failed_path, failures)
+    n_failed = sum(f["level"] == "error" for f in failures)
     summary = {
         "n_tracks": len(rows),
         "n_stored": n_stored,
-        "n_failed": int((table["level"] == "error").sum()),
-        "n_warnings": int((table["level"] == "warning").sum()),
+        "n_failed": n_failed,
+        "n_warnings": len(failures) - n_failed,
         "n_windows": counts["n_windows"],
     }
     log.info("%s: %s", store_path, summary)
+    return summary
+
+
+def derive_shard(
+    *,
+    source_store: Path,
+    source_failed: Path,
+    settings: FeatureSettings,
+    store_path: Path,
+    failed_path: Path,
+    threads: int = 1,
+    compression: str = "none",
+    windows_per_shard: int = 0,
+    attrs: Mapping[str, Any] | None = None,
+) -> dict[str, int]:
+    """A feature set computed from another set's store of the same shard (no decoding).
+
+    An MFCC set is the DCT (and deltas) of the log-mel, so when a dataset extracts both
+    with the same log-mel settings (:meth:`FeatureSettings.derives_from`), each file is
+    decoded once: the MFCC job reads the log-mel store. The log-mel it starts from is the
+    stored float16 one, so the MFCCs differ from those computed from the float32 log-mel by
+    the float16 rounding of the log-mel (at most 0.03 dB per band, tested), a fraction of
+    a float16 step of the stored MFCCs. Tracks and failures are those of the source.
+
+    Parameters
+    ----------
+    source_store, source_failed : Path
+        The source set's store and failure table of the same shard.
+    settings : FeatureSettings
+        This set's settings (``derives_from`` the store's).
+    store_path, failed_path, threads, compression, windows_per_shard, attrs
+        As :func:`extract_shard`.
+
+    Returns
+    -------
+    dict
+        As :func:`extract_shard`.
+
+    Raises
+    ------
+    PipelineError
+        The source store holds settings this set cannot be derived from.
+    """
+    import pyarrow.parquet as pq
+
+    source = FeatureStore(Path(source_store))
+    stored = FeatureSettings.from_dict(source.attrs["features"])
+    if not settings.derives_from(stored):
+        raise PipelineError(
+            f"{str(source_store)!r}: features {settings.name!r} cannot be derived from the "
+            f"stored {stored.name!r} (kind {stored.kind!r}, other log-mel settings)"
+        )
+    extractor = make_extractor(settings)
+    writer = StoreWriter(
+        path=store_path,
+        window_shape=extractor.shape,
+        attrs={**(attrs or {}), "features": settings.to_dict(), "derived_from": stored.name},
+        compression=compression,
+        windows_per_shard=windows_per_shard,
+    )
+    index = source.index()
+    starts = source.window_starts()
+    windows = source.windows
+    offsets = index["offsets"]
+
+    def derive(track: int) -> np.ndarray:
+        db = np.asarray(windows[int(offsets[track]) : int(offsets[track + 1])], np.float32)
+        with np.errstate(over="ignore"):
+            return extractor.from_log_mel(db).astype(np.float16)
+
+    with _one_blas_thread():
+        for track, feats in enumerate(stream(derive, range(len(offsets) - 1), threads=threads)):
+            a, b = int(offsets[track]), int(offsets[track + 1])
+            writer.add(
+                track_id=str(index["track_id"][track]),
+                windows=feats,
+                starts_s=starts[a:b],
+                duration_s=float(index["duration_s"][track]),
+            )
+    counts = writer.close()
+    failures = pq.read_table(source_failed).to_pylist()
+    write_failures(failed_path, failures)
+    n_failed = sum(f["level"] == "error" for f in failures)
+    summary = {
+        "n_tracks": counts["n_tracks"] + n_failed,
+        "n_stored": counts["n_tracks"],
+        "n_failed": n_failed,
+        "n_warnings": len(failures) - n_failed,
+        "n_windows": counts["n_windows"],
+    }
+    log.info("%s (from %s): %s", store_path, source_store, summary)
     return summary

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import PipelineError
+from pipeline.features.failures import FAILURE_COLUMNS
 from pipeline.io.files import write_json
 from pipeline.io.store import FeatureStore
 
@@ -158,8 +159,3 @@ def split_tracks(index: pd.DataFrame, *, split: str) -> pd.DataFrame:
     if tracks.empty:
         raise PipelineError(f"no stored windows in split {split!r} of the feature index")
     return tracks.reset_index(drop=True)
-
-
-#: Columns of a failure table: one row per problem; ``level`` "error" means the track was
-#: left out of the store, "warning" that it was stored but something is worth a look.
-FAILURE_COLUMNS = ["track_id", "path", "stage", "level", "error"]

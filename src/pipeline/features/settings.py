@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
-import librosa
 import numpy as np
 
 from pipeline.errors import ConfigError
@@ -293,6 +292,26 @@ class FeatureSettings:
         """Frames that centred STFT frames give for one window."""
         return 1 + self.window.length // self.hop_length
 
+    def log_mel_settings(self) -> dict[str, Any]:
+        """The settings that determine the log-mel this set is computed from.
+
+        Two sets with equal log-mel settings see the same log-mel windows; an MFCC set is
+        a function of them (:meth:`derives_from`).
+        """
+        out = self.to_dict()
+        for key in ("name", "kind", "n_mfcc", "deltas"):
+            out.pop(key)
+        return out
+
+    def derives_from(self, source: FeatureSettings) -> bool:
+        """Whether this set can be computed from ``source``'s stored windows: an MFCC set
+        from a log-mel set with the same log-mel settings (decoding each file once)."""
+        return (
+            self.kind == "mfcc"
+            and source.kind == "logmel"
+            and self.log_mel_settings() == source.log_mel_settings()
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable settings (store attributes, checkpoints)."""
         out = asdict(self)
@@ -437,6 +456,8 @@ def _librosa_empty(
     *, sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool, norm: Any
 ) -> int:
     """Empty rows of the extractor's own filterbank (``librosa.filters.mel``)."""
+    import librosa  # lazy: only settings within rounding of a filter edge need it
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # librosa's "Empty filters detected"
         basis = librosa.filters.mel(

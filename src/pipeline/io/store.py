@@ -28,7 +28,7 @@ from zarr.codecs import BloscCodec
 
 from pipeline.errors import ConfigError, PipelineError
 
-__all__ = ["StoreWriter", "FeatureStore", "COMPRESSORS", "nonfinite_windows"]
+__all__ = ["StoreWriter", "FeatureStore", "WindowReader", "COMPRESSORS", "nonfinite_windows"]
 
 #: Compression choices for the windows array (log-mel barely compresses; see DATA.md).
 COMPRESSORS = ("none", "lz4", "zstd")
@@ -282,3 +282,65 @@ class FeatureStore:
         offsets = _array(self.group, "offsets")
         start, stop = (int(v) for v in np.asarray(offsets[track : track + 2]))
         return np.asarray(self.windows[start:stop])
+
+
+class WindowReader:
+    """Single windows of a store, fast: the random access of a training loader.
+
+    A store in the default layout (uncompressed, one window per chunk, no Zarr sharding:
+    ``storage.compression: none``, ``windows_per_shard: 0``) keeps window ``i`` as the raw
+    little-endian float16 bytes of the Zarr v3 chunk file ``windows/c/{i}/0/0``; it is read
+    with one ``np.fromfile`` (a missing chunk is the fill value), about 5x less CPU than a
+    request through Zarr's async machinery. Any other layout is read through Zarr. Holds no
+    open handle, so it survives a fork into DataLoader workers.
+
+    Parameters
+    ----------
+    path : Path
+        A ``.zarr`` store written by :class:`StoreWriter`.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        array = zarr.open_array(self.path / "windows", mode="r")
+        meta = array.metadata
+        self.shape: tuple[int, ...] = tuple(int(n) for n in array.shape)
+        self._array = array
+        self._fill = float(array.fill_value or 0)
+        codecs: tuple[Any, ...] = tuple(getattr(meta, "codecs", ()))
+        encoding = getattr(meta, "chunk_key_encoding", None)
+        first: Any = codecs[0] if len(codecs) == 1 else None
+        self.direct = (
+            type(first).__name__ == "BytesCodec"
+            and str(getattr(first.endian, "value", first.endian)) == "little"
+            and type(encoding).__name__ == "DefaultChunkKeyEncoding"
+            and getattr(encoding, "separator", None) == "/"
+            and tuple(array.chunks) == (1, *self.shape[1:])
+            and array.dtype == np.float16
+        )
+
+    def read(self, row: int, frames: slice = slice(None)) -> np.ndarray:
+        """Window ``row``, frames ``frames``: shape (n_bins, n_selected_frames), float16."""
+        if not self.direct:
+            return np.asarray(self._array[row, :, frames])
+        if not 0 <= row < self.shape[0]:
+            raise IndexError(f"{str(self.path)!r}: window {row} of {self.shape[0]}")
+        chunk = self.path / "windows" / "c" / str(row) / "0" / "0"
+        try:
+            data = np.fromfile(chunk, dtype="<f2")
+        except FileNotFoundError:  # never written: Zarr's fill value
+            return np.full(self.shape[1:], self._fill, dtype=np.float16)[:, frames]
+        if data.size != int(np.prod(self.shape[1:])):
+            raise PipelineError(
+                f"{str(chunk)!r}: {data.size} values, not a window of {self.shape[1:]}"
+            )
+        return data.reshape(self.shape[1:])[:, frames]
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_array"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._array = zarr.open_array(self.path / "windows", mode="r")

@@ -8,7 +8,14 @@ shard stores, the epoch-seeded sampler, and the label budget.
 
 Both normalise with the train split's per-band statistics (``stats.json``):
 ``(x - mean[:, None]) / std[:, None]``, and open each Zarr array lazily, once per process (a
-DataLoader worker opens its own).
+DataLoader worker opens its own). Windows of the default store layout are read straight
+from their chunk files (:class:`pipeline.io.store.WindowReader`).
+
+Feeding a GPU: with ``raw=True`` a :class:`WindowDataset` returns the stored float16 windows
+and the number of frames that hold audio, so half as many bytes cross from the DataLoader
+workers (and to the device); :meth:`WindowDataset.prepare` then normalises and zeroes the
+padding on the training device, with the same float32 arithmetic (the same numbers) as the
+workers would have used.
 
 End padding is neutralised: the frames of a short track's last window that hold no audio
 (stored at the floor value, e.g. -100 dB) are set to 0 after normalisation, the band mean.
@@ -39,6 +46,7 @@ import hashlib
 import os
 import random
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
@@ -57,6 +65,7 @@ from pipeline.features.windows import (
     normaliser,
     pool_sequence,
 )
+from pipeline.io.store import WindowReader
 
 try:  # zarr's own runner of coroutines on its I/O loop (what zarr.Array uses)
     from zarr.core.sync import sync as _zarr_sync
@@ -270,6 +279,8 @@ class _StoreDataset(Dataset):
         self.mean, self.inv_std = normaliser(stats, n_bins=self.n_bins)  # (n_bins, 1) each
         self._mean_t, self._inv_std_t = torch.from_numpy(self.mean), torch.from_numpy(self.inv_std)
         self._arrays: dict[int, zarr.Array] = {}
+        self._readers: dict[int, WindowReader] = {}
+        self._device_stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self._pid = os.getpid()
 
     def _common_features(self) -> FeatureSettings:
@@ -300,10 +311,20 @@ class _StoreDataset(Dataset):
         starts = cast(np.ndarray, zarr.open_array(f"{store}/window_start_s", mode="r")[:])
         return starts.astype(np.float64)
 
+    def reader(self, store_id: int) -> WindowReader:
+        """The window reader of ``self.stores[store_id]``, built once per process."""
+        if self._pid != os.getpid():  # a forked worker: do not share the parent's handles
+            self._arrays, self._readers, self._pid = {}, {}, os.getpid()
+        reader = self._readers.get(store_id)
+        if reader is None:
+            reader = WindowReader(Path(self.stores[store_id]))
+            self._readers[store_id] = reader
+        return reader
+
     def array(self, store_id: int) -> zarr.Array:
         """The ``windows`` array of ``self.stores[store_id]``, opened once per process."""
         if self._pid != os.getpid():  # a forked worker: do not share the parent's handles
-            self._arrays, self._pid = {}, os.getpid()
+            self._arrays, self._readers, self._pid = {}, {}, os.getpid()
         arr = self._arrays.get(store_id)
         if arr is None:
             arr = zarr.open_array(f"{self.stores[store_id]}/windows", mode="r")
@@ -343,7 +364,7 @@ class _StoreDataset(Dataset):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
-        state["_arrays"] = {}
+        state["_arrays"], state["_readers"], state["_device_stats"] = {}, {}, {}
         return state
 
 
@@ -370,11 +391,16 @@ class WindowDataset(_StoreDataset):
     train : bool
     label_fraction, tag_label_fraction : float
         The label budget (see the module docstring); 1 keeps every label.
+    raw : bool
+        Items hold the stored float16 windows, not normalised, and the frames holding audio;
+        normalise batches on the training device with :meth:`prepare`.
 
     Notes
     -----
     Items are ``(x, y, mask)``: ``x`` float32 of shape (n_bins, crop_frames or n_frames),
-    ``y`` and ``mask`` float32 of shape (n_tags,). The same item in the same epoch always
+    ``y`` and ``mask`` float32 of shape (n_tags,). With ``raw``, ``(x, y, mask, n_audio)``:
+    ``x`` float16 as stored, ``n_audio`` an int64 scalar, the leading frames of ``x`` that
+    hold audio (the rest is end padding). The same item in the same epoch always
     gives the same crop, whatever the worker, so training is reproducible and resumable.
     Arrays per item (``item_track``, ``rows``, ``starts_s``, ``valid_frames``) map items back
     to tracks.
@@ -392,6 +418,7 @@ class WindowDataset(_StoreDataset):
         train: bool,
         label_fraction: float = 1.0,
         tag_label_fraction: float = 1.0,
+        raw: bool = False,
     ) -> None:
         super().__init__(
             index=index,
@@ -402,6 +429,7 @@ class WindowDataset(_StoreDataset):
             label_fraction=label_fraction,
             tag_label_fraction=tag_label_fraction,
         )
+        self.raw = bool(raw)
         if crop_frames is not None and not 1 <= crop_frames <= self.n_frames:
             raise ConfigError(
                 f"crop_frames: {crop_frames!r} must be in 1..{self.n_frames} (frames per window)"
@@ -438,36 +466,77 @@ class WindowDataset(_StoreDataset):
         valid = int(self.valid_frames[item])
         return int(self._rng(item).integers(0, max(valid - self.crop_frames, 0) + 1))
 
-    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, ...]:
         return self.__getitems__([item])[0]
 
-    def __getitems__(
-        self, items: Sequence[int]
-    ) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def __getitems__(self, items: Sequence[int]) -> list[tuple[torch.Tensor, ...]]:
         """A batch of items; the DataLoader calls this with a batch's indices.
 
-        The windows are read with one batched request to Zarr (concurrent chunk reads),
-        which costs about a third less CPU per window than one request per window.
+        Windows of the default store layout are read from their chunk files; others with one
+        batched request to Zarr (concurrent chunk reads).
         """
         items = [int(i) for i in items]
         starts = [self._crop_start(i) for i in items]
         stop = self.n_frames if self.crop_frames is None or not self.train else None
         crop = cast(int, self.crop_frames)  # used only when stop is None, i.e. when cropping
-        selections = [
-            (int(self.rows[i]), slice(None), slice(a, stop if stop else a + crop))
-            for i, a in zip(items, starts, strict=True)
-        ]
-        arrays = [self.array(int(self.item_store[i])) for i in items]
-        windows = _read_many(arrays, selections)  # each (n_bins, frames)
-        out = []
+        frames = [slice(a, stop if stop else a + crop) for a in starts]
+        readers = [self.reader(int(self.item_store[i])) for i in items]
+        if all(r.direct for r in readers):
+            windows = [
+                r.read(int(self.rows[i]), f) for r, i, f in zip(readers, items, frames, strict=True)
+            ]
+        else:
+            selections = [
+                (int(self.rows[i]), slice(None), f) for i, f in zip(items, frames, strict=True)
+            ]
+            arrays = [self.array(int(self.item_store[i])) for i in items]
+            windows = _read_many(arrays, selections)  # each (n_bins, frames)
+        out: list[tuple[torch.Tensor, ...]] = []
         for i, start, window in zip(items, starts, windows, strict=True):
-            x = self.normalise(window)  # (n_bins, frames)
-            x[:, max(int(self.valid_frames[i]) - start, 0) :] = 0.0  # padding -> band mean
+            n_audio = max(int(self.valid_frames[i]) - start, 0)
             track = int(self.item_track[i])
-            out.append(
-                (x, torch.from_numpy(self.labels[track]), torch.from_numpy(self.masks[track]))
-            )
+            y, mask = torch.from_numpy(self.labels[track]), torch.from_numpy(self.masks[track])
+            if self.raw:
+                x = torch.from_numpy(np.ascontiguousarray(window, dtype=np.float16))
+                out.append((x, y, mask, torch.tensor(n_audio, dtype=torch.int64)))
+                continue
+            x = self.normalise(window)  # (n_bins, frames)
+            x[:, n_audio:] = 0.0  # padding -> band mean
+            out.append((x, y, mask))
         return out
+
+    def prepare(
+        self, x: torch.Tensor, n_audio: torch.Tensor, *, device: torch.device | str = "cpu"
+    ) -> torch.Tensor:
+        """A ``raw`` batch, normalised on ``device``, padding set to 0 (the band mean).
+
+        Parameters
+        ----------
+        x : Tensor, shape (batch, n_bins, frames), float16 (stored dB)
+        n_audio : Tensor, shape (batch,), int64
+            Leading frames of each window that hold audio.
+        device : torch.device or str
+
+        Returns
+        -------
+        Tensor, shape (batch, n_bins, frames), float32 on ``device``; equal to the items
+        of the same dataset without ``raw``.
+        """
+        device = torch.device(device)
+        stats = self._device_stats.get(str(device))
+        if stats is None:
+            stats = (self._mean_t.to(device), self._inv_std_t.to(device))
+            self._device_stats[str(device)] = stats
+        mean, inv_std = stats
+        out = x.to(device, non_blocking=True).to(torch.float32)
+        out.sub_(mean).mul_(inv_std)
+        if device.type == "cpu":  # a slice per padded window: 4x cheaper than a mask here
+            for b in torch.nonzero(n_audio < out.shape[-1]).flatten().tolist():
+                out[b, :, int(n_audio[b]) :] = 0.0
+            return out
+        frames = torch.arange(out.shape[-1], device=device)  # one kernel, no host sync
+        padding = frames[None, None, :] >= n_audio.to(device, non_blocking=True)[:, None, None]
+        return out.masked_fill_(padding, 0.0)
 
 
 def _read_many(arrays: Sequence[zarr.Array], selections: Sequence[tuple]) -> list[np.ndarray]:

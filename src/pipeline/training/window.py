@@ -114,6 +114,7 @@ def _make_data(
         valid = TrackSequenceDataset(**common, **seq, split="valid", train=False)
         collate = collate_sequences
     else:
+        # raw: float16 windows cross from the workers; normalised on the device (prepare)
         train = WindowDataset(
             **common,
             split="train",
@@ -121,8 +122,9 @@ def _make_data(
             train=True,
             label_fraction=cfg.label_fraction,
             tag_label_fraction=cfg.tag_label_fraction,
+            raw=True,
         )
-        valid = WindowDataset(**common, split="valid", train=False)
+        valid = WindowDataset(**common, split="valid", train=False, raw=True)
         collate = None
     loader_args: dict[str, Any] = {
         "batch_size": cfg.batch_size,
@@ -173,10 +175,10 @@ def _song_probabilities(
                 outputs.append(torch.sigmoid(logits.float()).cpu())
             return torch.cat(outputs).numpy()
         done = 0
-        for x, _, _ in data.valid_loader:
+        for x, _, _, n_audio in data.valid_loader:
             logits = window_logits(
                 model,
-                x.to(device, non_blocking=True),
+                valid.prepare(x, n_audio, device=device),
                 valid_frames=valid.valid_frames[done : done + len(x)],
                 crop_frames=cfg.crop_frames,
                 eval_chunks=cfg.eval_chunks,
@@ -400,9 +402,14 @@ def train_model(
         return data.train_loader
 
     def batch_loss(batch: Sequence[torch.Tensor]) -> tuple[torch.Tensor, float]:
-        x, y, mask, *rest = batch  # window batches: (x, y, mask); sequences add lengths
-        lengths = rest[0] if rest else None
-        x = x.to(dev, non_blocking=True)  # (B, n_bins, frames) or (B, time, n_bins)
+        # window batches: (x float16, y, mask, n_audio); sequences: (x, y, mask, lengths)
+        x, y, mask, extra = batch
+        lengths = None
+        if isinstance(data.train, WindowDataset):
+            x = data.train.prepare(x, extra, device=dev)  # (B, n_bins, frames), normalised
+        else:
+            lengths = extra
+            x = x.to(dev, non_blocking=True)  # (B, time, n_bins)
         y, mask = y.to(dev, non_blocking=True), mask.to(dev, non_blocking=True)
         with torch.autocast(device_type=dev.type, dtype=torch.float16, enabled=amp):
             logits = model(x, lengths)  # (B, n_tags)
