@@ -472,6 +472,24 @@ def test_a_missing_collection_folder_is_named(tmp_path: Path) -> None:
     check_sources(config)
 
 
+def test_a_missing_split_list_is_named(tmp_path: Path) -> None:
+    config = workflow_config()
+    config["datasets"]["a"]["root"] = str(tmp_path)
+    (tmp_path / "t.csv").write_text("")
+    names = {"train": "train.txt", "valid": "valid.txt", "test": "lists/test.txt"}
+    config["datasets"]["a"]["split_lists"] = names
+    for name in ("train.txt", "valid.txt"):
+        (tmp_path / name).write_text("x.wav\n")
+    with pytest.raises(
+        ConfigError,
+        match=r"datasets\.a\.split_lists\.test: 'lists/test.txt' \(under root '.*'\) does not",
+    ):
+        check_sources(config)
+    (tmp_path / "lists").mkdir()
+    (tmp_path / "lists" / "test.txt").write_text("y.wav\n")
+    check_sources(config)
+
+
 # ---------------------------------------------------------------------------- seeds
 
 

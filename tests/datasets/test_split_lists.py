@@ -36,10 +36,10 @@ def _lists(root: Path) -> dict[str, str]:
     lines = {
         "train": [f"{g}/{g}.0000{i}.wav" for g in GENRES for i in (0, 1)],
         "valid": [f"{g}/{g}.00002.wav" for g in GENRES],
-        # a fault-filtered list names clips this copy lacks; index 3 is in no list
-        "test": ["blues/blues.00099.wav", "jazz/jazz.00054.wav", "rock/rock.00002.wav"],
+        # a fault-filtered list names clips this copy lacks; index 3 of blues and classical
+        # is in no list
+        "test": ["blues/blues.00099.wav", "jazz/jazz.00054.wav", "rock/rock.00003.wav"],
     }
-    lines["test"] = lines["test"][:2]
     for split, entries in lines.items():
         (folder / f"{split}_filtered.txt").write_text("\n".join(entries) + "\n")
     return {split: f"split/gtzan/{split}_filtered.txt" for split in lines}
@@ -53,14 +53,15 @@ def test_gtzan_filtered_lists_match_paths_below_root(tmp_path: Path) -> None:
     split = dict(zip(out["track_id"], out["split"], strict=True))
     assert split["blues.00000"] == "train" and split["rock.00001"] == "train"
     assert split["classical.00002"] == "valid"
-    assert "blues.00003" not in split and len(out) == 9
-    assert report["entries"] == {"train": 6, "valid": 3, "test": 2}
-    assert report["matched"] == {"train": 6, "valid": 3, "test": 0}
+    assert split["rock.00003"] == "test"
+    assert "blues.00003" not in split and len(out) == 10
+    assert report["entries"] == {"train": 6, "valid": 3, "test": 3}
+    assert report["matched"] == {"train": 6, "valid": 3, "test": 1}
     assert report["not_in_dataset"] == 2
     assert report["not_in_dataset_examples"] == ["blues/blues.00099.wav", "jazz/jazz.00054.wav"]
-    assert report["tracks_in_no_list"] == 3
+    assert report["tracks_in_no_list"] == 2
     assert "2 list entries name no track" in warnings[0] and "'jazz/jazz.00054.wav'" in warnings[0]
-    assert "3 tracks of the dataset are in no list" in warnings[1]
+    assert "2 tracks of the dataset are in no list" in warnings[1]
 
 
 def test_wav_lists_match_the_original_au_files(tmp_path: Path) -> None:
@@ -126,6 +127,11 @@ def test_plain_lists_comments_and_errors(tmp_path: Path) -> None:
         (tmp_path / f"{name}.txt").write_text("elsewhere/z.mp3\n")
     with pytest.raises(ConfigError, match="none of the 3 entries names a track"):
         apply_split_lists(records, lists=lists, root=tmp_path)
+    (tmp_path / "train.txt").write_text("x/a.mp3\n")
+    (tmp_path / "valid.txt").write_text("y/a.mp3\n")  # test.txt still names no track
+    empty = r"split_lists\.test: none of the 1 entries of .*test\.txt' names a track"
+    with pytest.raises(ConfigError, match=empty + " of the dataset, so the test split would be"):
+        apply_split_lists(records, lists=lists, root=tmp_path)
     with pytest.raises(ConfigError, match="must map exactly"):
         split_list_paths(root=tmp_path, value={"train": "t.txt"})
     with pytest.raises(ConfigError, match="'.*nowhere.txt' not found"):
@@ -151,7 +157,7 @@ def test_make_manifest_uses_split_lists_and_reports_them(tmp_path: Path) -> None
         shard_dir=out / "shards",
         summary_path=out / "manifest_summary.json",
     )
-    assert (summary["n_train"], summary["n_valid"], summary["n_test"]) == (6, 3, 0)
+    assert (summary["n_train"], summary["n_valid"], summary["n_test"]) == (6, 3, 1)
     written = json.loads((out / "manifest_summary.json").read_text())
     assert (
         written["split_name"] == "lists: train_filtered.txt, valid_filtered.txt, test_filtered.txt"

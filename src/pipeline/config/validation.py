@@ -416,6 +416,19 @@ def check_sources(config: Mapping[str, Any], *, source: str = "config") -> None:
                 if key != "root" and not written.expanduser().is_absolute():
                     shown += f" (under root '{printable(entry['root'])}')"
                 raise ConfigError(f"{source}: datasets.{name}.{key}: {shown} {problem}")
+        lists = entry.get("split_lists")
+        if isinstance(lists, Mapping) and spec.generated_dir is None:
+            for split, value in lists.items():
+                written = Path(str(value)).expanduser()
+                full = written if written.is_absolute() else Path(entry["root"]) / written
+                problem = _path_problem(full, kind="file")
+                if problem:
+                    shown = f"'{printable(written)}'"
+                    if not written.is_absolute():
+                        shown += f" (under root '{printable(entry['root'])}')"
+                    raise ConfigError(
+                        f"{source}: datasets.{name}.split_lists.{split}: {shown} {problem}"
+                    )
     for name, entry in config.get("collections", {}).items():
         if "root" in entry:
             problem = _path_problem(Path(entry["root"]), kind="folder")

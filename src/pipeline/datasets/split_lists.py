@@ -227,6 +227,14 @@ def apply_split_lists(
             f"relative to root is e.g. '{printable(relative[0]) if relative else ''}'); do the "
             "lists belong to this dataset and root?"
         )
+    empty = [split for split in LIST_SPLITS if matched[split] == 0]
+    if empty:
+        split = empty[0]
+        raise ConfigError(
+            f"split_lists.{split}: none of the {entries[split]:,} entries of "
+            f"'{printable(str(lists[split]))}' names a track of the dataset, so the {split} "
+            "split would be empty"
+        )
     keep = sorted(split_of)
     out = records.iloc[keep].copy()
     out["split"] = [split_of[i] for i in keep]
