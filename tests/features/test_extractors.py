@@ -12,7 +12,6 @@ from pipeline.features.extractors import (
     dct_matrix,
     deltas,
     make_extractor,
-    mel_filterbank,
 )
 from pipeline.features.settings import FEATURE_KINDS, FeatureSettings
 from pipeline.io.audio import WindowSettings
@@ -189,26 +188,6 @@ def test_waveform_kind_stores_the_windows() -> None:
 
 
 # ---------------------------------------------------------------------------- building blocks
-
-
-@pytest.mark.parametrize(
-    ("sr", "n_fft", "n_mels", "fmin", "fmax", "htk", "norm"),
-    [
-        (16000, 512, 96, 0.0, None, False, "slaney"),
-        (22050, 2048, 128, 30.0, 11000.0, False, "slaney"),
-        (16000, 512, 40, 0.0, 8000.0, True, None),
-        (44100, 1024, 64, 100.0, None, True, "slaney"),
-    ],
-)
-def test_mel_filterbank_is_librosas(sr, n_fft, n_mels, fmin, fmax, htk, norm) -> None:
-    got = mel_filterbank(
-        sample_rate=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm
-    )
-    want = librosa.filters.mel(
-        sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm
-    )
-    assert got.shape == want.shape and got.dtype == np.float32
-    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-9 * float(want.max()))
 
 
 def test_dct_matrix_is_scipys_orthonormal_dct() -> None:

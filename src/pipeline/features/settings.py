@@ -12,7 +12,7 @@ config is validated, when the DAG is built, and in library use), each with a
 - ``hop_length > n_fft`` (frames would skip samples);
 - an ``n_fft`` too small for ``n_mels`` bands: a mel filter that covers no FFT bin is a band
   that is always at the floor (:func:`empty_mel_filters` counts them exactly as the
-  extractor's librosa filterbank has them; the message gives the smallest ``n_fft`` and the
+  extractor's filterbank has them; the message gives the smallest ``n_fft`` and the
   largest ``n_mels`` that work).
 """
 
@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-import warnings
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
@@ -29,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from pipeline.errors import ConfigError
+from pipeline.features.mel import mel_filterbank
 from pipeline.io.audio import WindowSettings
 
 __all__ = [
@@ -452,17 +452,19 @@ def _filter_status(
     return filled, empty
 
 
-def _librosa_empty(
+def _filterbank_empty(
     *, sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool, norm: Any
 ) -> int:
-    """Empty rows of the extractor's own filterbank (``librosa.filters.mel``)."""
-    import librosa  # lazy: only settings within rounding of a filter edge need it
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # librosa's "Empty filters detected"
-        basis = librosa.filters.mel(
-            sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=norm
-        )
+    """Empty rows of the filterbank the extractor builds (:func:`mel_filterbank`)."""
+    basis = mel_filterbank(
+        sample_rate=sample_rate,
+        n_fft=n_fft,
+        n_mels=n_mels,
+        fmin=fmin,
+        fmax=fmax,
+        htk=htk,
+        norm=norm,
+    )
     return int(np.count_nonzero(basis.sum(axis=1) == 0))
 
 
@@ -479,10 +481,10 @@ def empty_mel_filters(
 ) -> int:
     """How many rows of the mel filterbank the extractor builds are all zero.
 
-    The count is that of ``librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels,
-    fmin=fmin, fmax=fmax, htk=htk, norm=norm)``: an exact bin-by-filter test decides the
-    usual settings without loading librosa's filters (about a second at the first call), and
-    librosa itself decides every case within rounding of a filter's edge.
+    The count is that of the extractor's own filterbank (:func:`mel_filterbank`, the filters
+    of ``librosa.filters.mel``): an exact bin-by-filter test decides the usual settings
+    without building the filters, and the filterbank itself decides every case within
+    rounding of a filter's edge.
 
     Parameters
     ----------
@@ -507,7 +509,7 @@ def empty_mel_filters(
     filled, empty = _filter_status(sample_rate=sample_rate, n_fft=np.array([n_fft]), edges=edges)
     if bool(np.all(filled | empty)):
         return int(np.count_nonzero(empty))
-    return _librosa_empty(
+    return _filterbank_empty(
         sample_rate=sample_rate,
         n_fft=n_fft,
         n_mels=n_mels,
@@ -529,7 +531,7 @@ def _smallest_n_fft(
         filled, empty = _filter_status(sample_rate=sample_rate, n_fft=candidates, edges=edges)
         for row in np.flatnonzero(~empty.any(axis=1)):
             candidate = int(candidates[row])
-            if filled[row].all() or not _librosa_empty(
+            if filled[row].all() or not _filterbank_empty(
                 sample_rate=sample_rate,
                 n_fft=candidate,
                 n_mels=n_mels,
