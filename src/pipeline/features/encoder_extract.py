@@ -20,11 +20,10 @@ from typing import Any
 
 import dask
 import numpy as np
-import pandas as pd
 
 from pipeline.errors import AudioError, PipelineError
 from pipeline.features.encoder import EncoderExtractor
-from pipeline.features.index import FAILURE_COLUMNS
+from pipeline.features.failures import write_failures
 from pipeline.features.settings import FeatureSettings
 from pipeline.io.audio import DecodeInfo, iter_windows
 from pipeline.io.parallel import compute
@@ -210,14 +209,12 @@ def extract_encoder_shard(
                 continue
             n_stored += 1
     counts = writer.close()
-    table = pd.DataFrame(failures, columns=FAILURE_COLUMNS).astype(str)
-    Path(failed_path).parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(failed_path, index=False)
+    write_failures(Path(failed_path), failures)
     summary = {
         "n_tracks": len(rows),
         "n_stored": n_stored,
-        "n_failed": int((table["level"] == "error").sum()),
-        "n_warnings": int((table["level"] == "warning").sum()),
+        "n_failed": sum(f["level"] == "error" for f in failures),
+        "n_warnings": sum(f["level"] == "warning" for f in failures),
         "n_windows": counts["n_windows"],
     }
     log.info("%s (%s on %s): %s", store_path, resolved.encoder.model, enc.device, summary)
