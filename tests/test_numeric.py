@@ -1,5 +1,5 @@
 """The numeric helpers shared by every layer: the logistic function, L2 row normalisation (with
-the exact outputs its callers had before it was shared) and JSON-safe floats."""
+the exact outputs its callers had before it was shared), JSON-safe floats and the float16 cast."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import warnings
 import numpy as np
 import pytest
 
-from pipeline.numeric import json_float, l2_normalise, sigmoid
+from pipeline.numeric import json_float, l2_normalise, sigmoid, to_float16
 
 
 def test_known_values_shape_and_dtype() -> None:
@@ -70,3 +70,50 @@ def test_json_float() -> None:
     assert json_float(np.float32(0.5)) == 0.5 and type(json_float(np.float64(2))) is float
     assert json_float(3) == 3.0 and type(json_float(3)) is float
     assert json_float(math.inf) is None and json_float(-math.inf) is None  # not JSON either
+
+
+def _astype_bits(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        return x.astype(np.float16).view(np.uint16)
+
+
+def test_to_float16_equals_astype_on_every_boundary_and_tie() -> None:
+    """Every float16 value, every midpoint between neighbours (ties to even), the float32
+    values either side of each midpoint, subnormals, the overflow edge, zeros, inf, NaN."""
+    every = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    finite = every[np.isfinite(every)].astype(np.float32)
+    values = np.unique(finite)
+    mids = (values[:-1].astype(np.float64) + values[1:].astype(np.float64)) / 2
+    mids32 = mids.astype(np.float32)
+    near = np.concatenate(
+        [
+            mids32,
+            np.nextafter(mids32, np.float32(np.inf)),
+            np.nextafter(mids32, np.float32(-np.inf)),
+        ]
+    )
+    edges = np.array(
+        [0.0, -0.0, 65504.0, 65519.996, 65520.0, 65536.0, 1e30, 2**-14, 2**-24, 2**-25, 1e-30],
+        dtype=np.float32,
+    )
+    special = np.array([np.inf, -np.inf, np.nan], dtype=np.float32)
+    x = np.concatenate([values, near, edges, -edges, special])
+    got = to_float16(x).view(np.uint16)
+    want = _astype_bits(x)
+    nan = np.isnan(x)
+    np.testing.assert_array_equal(got[~nan], want[~nan])
+    assert np.isnan(to_float16(x[nan])).all()
+
+
+def test_to_float16_random_features_and_shape() -> None:
+    rng = np.random.default_rng(0)
+    x = (rng.normal(-40, 30, size=(3, 96, 50)) * rng.choice([1e-6, 1, 100], (3, 96, 50))).astype(
+        np.float32
+    )
+    got = to_float16(x)
+    assert got.dtype == np.float16 and got.shape == x.shape
+    np.testing.assert_array_equal(got.view(np.uint16), _astype_bits(x))
+    bits = rng.integers(0, 1 << 32, size=1_000_000, dtype=np.uint64).astype(np.uint32)
+    y = bits.view(np.float32)
+    ok = ~np.isnan(y)
+    np.testing.assert_array_equal(to_float16(y[ok]).view(np.uint16), _astype_bits(y[ok]))

@@ -35,6 +35,7 @@ from pipeline.io.audio import DecodeInfo, iter_windows
 from pipeline.io.parallel import stream
 from pipeline.io.progress import Progress
 from pipeline.io.store import FeatureStore, StoreWriter
+from pipeline.numeric import to_float16
 
 __all__ = ["TrackResult", "extract_track", "extract_shard", "derive_shard", "read_tracks"]
 
@@ -85,8 +86,7 @@ def extract_track(*, track_id: str, path: str, extractor: Extractor) -> TrackRes
             iter_windows(path=path, settings=settings.window, info=info), _WINDOWS_PER_CALL
         ):
             stage = "features"
-            with np.errstate(over="ignore"):  # beyond float16 is inf: the store refuses it
-                feats.append(extractor(batch).astype(np.float16))
+            feats.append(to_float16(extractor(batch)))  # beyond float16: inf, refused
             starts.extend(batch_starts)
             stage = "decode"
         result.windows = np.concatenate(feats)
@@ -339,8 +339,7 @@ def derive_shard(
 
     def derive(track: int) -> np.ndarray:
         db = np.asarray(windows[int(offsets[track]) : int(offsets[track + 1])], np.float32)
-        with np.errstate(over="ignore"):
-            return extractor.from_log_mel(db).astype(np.float16)
+        return to_float16(extractor.from_log_mel(db))
 
     with _one_blas_thread():
         for track, feats in enumerate(stream(derive, range(len(offsets) - 1), threads=threads)):

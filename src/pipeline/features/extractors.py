@@ -99,6 +99,39 @@ def deltas(x: np.ndarray, *, order: int, width: int = 9) -> np.ndarray:
 #: Frames per block of the log-mel computation (temporaries of ~1 MB stay in cache).
 _FRAMES_PER_BLOCK = 512
 
+#: Mel filters per product with the power spectrum (see :func:`_mel_groups`).
+_MELS_PER_GROUP = 16
+
+
+def _mel_groups(mel_basis: np.ndarray, *, size: int) -> list[tuple[int, int, int, int, np.ndarray]]:
+    """The filterbank as products over the FFT bins each group of filters covers.
+
+    A mel filter is non-zero on a few neighbouring bins, so consecutive filters are grouped
+    and each group is multiplied with only the bins where one of its filters is non-zero:
+    the same sums as the dense product (the skipped terms are exact zeros), at a fifth of its
+    multiplications for 96 bands over 257 bins.
+
+    Parameters
+    ----------
+    mel_basis : np.ndarray, shape (n_mels, n_bins)
+    size : int
+        Filters per group.
+
+    Returns
+    -------
+    list of (first filter, stop filter, first bin, stop bin, weights)
+        ``weights`` of shape (stop filter - first filter, stop bin - first bin), float32
+        contiguous; an all-zero group has an empty bin range.
+    """
+    groups = []
+    for g0 in range(0, mel_basis.shape[0], size):
+        g1 = min(g0 + size, mel_basis.shape[0])
+        used = np.flatnonzero(mel_basis[g0:g1].any(axis=0))
+        lo, hi = (int(used[0]), int(used[-1]) + 1) if len(used) else (0, 0)
+        weights = np.ascontiguousarray(mel_basis[g0:g1, lo:hi], dtype=np.float32)
+        groups.append((g0, g1, lo, hi, weights))
+    return groups
+
 
 class Extractor:
     """Log-mel (and optionally MFCC) of a batch of windows, as configured.
@@ -121,7 +154,8 @@ class Extractor:
             htk=s.mel_scale == "htk",
             norm=s.mel_norm,
         )
-        self._mel_basis_t = np.ascontiguousarray(mel_basis.T)  # (1 + n_fft // 2, n_mels)
+        self._mel_groups = _mel_groups(mel_basis, size=_MELS_PER_GROUP)
+        self.n_mels = int(mel_basis.shape[0])
         # periodic Hann, as torch.hann_window(periodic=True) and librosa's STFT
         n = np.arange(s.n_fft, dtype=np.float64)
         self._stft_window = (0.5 - 0.5 * np.cos(2.0 * np.pi * n / s.n_fft)).astype(np.float32)
@@ -160,12 +194,13 @@ class Extractor:
         frames = np.lib.stride_tricks.sliding_window_view(padded, s.n_fft, axis=-1)
         frames = frames[:, :: s.hop_length]  # (n, frames, n_fft), a view
         n, n_frames = frames.shape[:2]
-        mel = np.empty((n, n_frames, self._mel_basis_t.shape[1]), dtype=np.float32)
+        mel = np.empty((n, self.n_mels, n_frames), dtype=np.float32)
         # Blocks of frames: the temporaries stay in cache (3x faster than whole windows),
         # and every frame sees the same operations, so the result does not depend on it.
         block = min(_FRAMES_PER_BLOCK, n_frames)
         tapered = np.empty((block, s.n_fft), dtype=np.float32)
         power = np.empty((block, s.n_fft // 2 + 1), dtype=np.float32)
+        square = np.empty_like(power)
         for k in range(n):
             for lo in range(0, n_frames, block):
                 hi = min(lo + block, n_frames)
@@ -173,8 +208,13 @@ class Extractor:
                 np.multiply(frames[k, lo:hi], self._stft_window, out=tapered[:m])
                 spec = scipy.fft.rfft(tapered[:m], axis=-1)  # complex64
                 np.multiply(spec.real, spec.real, out=power[:m])
-                power[:m] += spec.imag * spec.imag  # |X|^2
-                np.matmul(power[:m], self._mel_basis_t, out=mel[k, lo:hi])
+                np.multiply(spec.imag, spec.imag, out=square[:m])
+                power[:m] += square[:m]  # |X|^2, (frames, bins)
+                for g0, g1, b0, b1, weights in self._mel_groups:  # (bands, frames) directly
+                    if b1 > b0:
+                        np.matmul(weights, power[:m, b0:b1].T, out=mel[k, g0:g1, lo:hi])
+                    else:
+                        mel[k, g0:g1, lo:hi] = 0.0
         np.maximum(mel, np.float32(s.amin), out=mel)
         db = np.log10(mel, out=mel)
         db *= np.float32(10.0)
@@ -183,8 +223,7 @@ class Extractor:
         if s.top_db is not None:
             peak = db.max(axis=(-2, -1), keepdims=True)
             np.maximum(db, peak - np.float32(s.top_db), out=db)
-        out = np.ascontiguousarray(db.transpose(0, 2, 1))
-        return _fix_frames(out, n_frames=s.n_frames, fill=self.floor_db)
+        return _fix_frames(db, n_frames=s.n_frames, fill=self.floor_db)
 
     def __call__(self, windows: np.ndarray) -> np.ndarray:
         """Features of a batch of windows.

@@ -47,7 +47,7 @@ from pipeline.inference.streaming import (
 )
 from pipeline.io.audio import DecodeInfo, iter_windows
 from pipeline.io.store import nonfinite_windows
-from pipeline.numeric import sigmoid
+from pipeline.numeric import sigmoid, to_float16
 
 __all__ = ["FileTagger"]
 
@@ -112,7 +112,7 @@ class FileTagger:
         AudioError
             A feature is NaN or infinite as float16 (the stores refuse such windows too).
         """
-        features = self.extractor(np.stack(audio)).astype(np.float16)
+        features = to_float16(self.extractor(np.stack(audio)))
         bad = np.flatnonzero(nonfinite_windows(features))
         if len(bad):
             raise AudioError(

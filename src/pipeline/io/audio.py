@@ -510,7 +510,7 @@ def iter_windows(
             last = raw is None or len(raw) < want
             if raw is not None and len(raw):
                 mono = downmix(raw)
-                peak = float(np.abs(mono).max())
+                peak = float(np.maximum(mono.max(), -mono.min()))  # NaN stays NaN
                 _check_samples(
                     path, raw, peak, at_s=n_read / f.samplerate, per_channel=f.float_samples
                 )
