@@ -13,6 +13,7 @@ wildcard_constraints:
     shard=r"\d{4}",
     model=r"[A-Za-z0-9_-]+",
     collection=r"[A-Za-z0-9_-]+",
+    shots=r"\d+",
 
 
 include: "workflow/rules/data.smk"

@@ -65,7 +65,9 @@ def test_landing_page_is_the_summary_once_written(tmp_path: Path) -> None:
 
 
 def test_pairs() -> None:
-    config = workflow_config(retrieval={"models": ["lstm"]}, fewshot={"models": ["fcn"]})
+    config = workflow_config(
+        retrieval={"models": ["lstm"]}, fewshot={"models": ["fcn"], "shots": [5, 1, 5]}
+    )
     assert inputs.evaluated_models(config) == [
         ("a", "fcn"),
         ("b", "fcn"),
@@ -75,9 +77,12 @@ def test_pairs() -> None:
     assert inputs.retrieval_pairs(config) == [("a", "lstm")]
     assert inputs.fewshot_pairs(config) == [("a", "fcn"), ("b", "fcn")]
     assert inputs.retrieval_table_inputs(config) == ["out/a/models/lstm/retrieval/metrics.json"]
+    assert inputs.fewshot_shots(config) == [1, 5]
     assert inputs.fewshot_table_inputs(config) == [
-        "out/a/models/fcn/fewshot/episodes.csv",
-        "out/b/models/fcn/fewshot/episodes.csv",
+        "out/a/models/fcn/fewshot/shots-1.csv",
+        "out/a/models/fcn/fewshot/shots-5.csv",
+        "out/b/models/fcn/fewshot/shots-1.csv",
+        "out/b/models/fcn/fewshot/shots-5.csv",
     ]
     board = inputs.leaderboard_inputs(config)
     assert board["metrics"][0] == "out/a/models/fcn/evaluation/metrics.json"
@@ -168,9 +173,13 @@ def test_retrieval_inputs_follow_metric_learning_and_index_space() -> None:
 
 def test_fewshot_target_dataset() -> None:
     own = workflow_config(fewshot={"models": ["fcn"]})
-    assert inputs.fewshot_params(own, dataset="b")["target"] == "b"
-    other = workflow_config(fewshot={"models": ["fcn"], "dataset": "a", "shots": [2]})
-    assert inputs.fewshot_params(other, dataset="b") == {**other["fewshot"], "target": "a"}
+    assert inputs.fewshot_params(own, dataset="b", shots=5)["target"] == "b"
+    other = workflow_config(fewshot={"models": ["fcn"], "dataset": "a", "shots": [2, 4]})
+    assert inputs.fewshot_params(other, dataset="b", shots=4) == {
+        **other["fewshot"],
+        "shots": [4],
+        "target": "a",
+    }
     assert inputs.fewshot_inputs(other, dataset="b", model="fcn") == {
         "checkpoint": "out/b/models/fcn/checkpoint.pt",
         "index": "out/a/features/lm/index.parquet",

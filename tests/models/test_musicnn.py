@@ -21,22 +21,28 @@ def test_yaml_lists_become_tuples() -> None:
     assert config.temporal_lengths == (9, 4)
 
 
-@pytest.mark.parametrize("width", [7, 6])
-def test_timbral_block_equals_conv2d(width: int) -> None:
-    """The banded-matrix timbral filters equal Conv2d -> ReLU -> BatchNorm2d -> max over freq."""
+@pytest.mark.parametrize(("width", "n_bins"), [(7, 12), (6, 12), (7, 40)])
+def test_timbral_block_equals_conv2d(width: int, n_bins: int) -> None:
+    """The banded-matrix timbral filters equal Conv2d -> ReLU -> BatchNorm2d -> max over freq,
+    with one product for all frequency offsets (12 bins) or several (40 bins: 36 offsets),
+    and so do the gradients of the filters."""
     torch.manual_seed(0)
-    block = _TimbralBlock(filters=3, height=5, width=width, n_bins=12)
+    block = _TimbralBlock(filters=3, height=5, width=width, n_bins=n_bins)
     conv, bn = nn.Conv2d(1, 3, (5, width)), nn.BatchNorm2d(3)
     with torch.no_grad():
         conv.weight.copy_(block.weight[:, None])
         conv.bias.copy_(block.bias)
-    x = torch.randn(2, 12, 30)
+    x = torch.randn(2, n_bins, 30)
     for train in (True, False):
         block.train(train)
         bn.train(train)
         padded = F.pad(x[:, None], ((width - 1) // 2, width // 2))
         expected = bn(torch.relu(conv(padded))).amax(dim=2)  # (B, filters, T)
-        torch.testing.assert_close(block(time_taps(x, width=width), batch=2), expected)
+        got = block(time_taps(x, width=width), batch=2)
+        torch.testing.assert_close(got, expected)
+    got.square().sum().backward()
+    expected.square().sum().backward()
+    torch.testing.assert_close(block.weight.grad, conv.weight.grad[:, 0], rtol=1e-4, atol=1e-5)
 
 
 def test_time_taps_are_shifted_copies_of_each_band() -> None:

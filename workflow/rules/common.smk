@@ -196,7 +196,9 @@ def fewshot_inputs(wildcards):
 
 
 def fewshot_params(wildcards):
-    return inputs.fewshot_params(config, dataset=wildcards.dataset)
+    return inputs.fewshot_params(
+        config, dataset=wildcards.dataset, shots=int(wildcards.shots)
+    )
 
 
 def fewshot_table_inputs(wildcards):

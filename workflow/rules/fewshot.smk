@@ -1,19 +1,21 @@
 # Few-shot personal tags: prototypes on frozen embeddings and fine-tuning of a checkpoint,
-# ROC-AUC on held-out tracks against the number of examples per tag.
+# ROC-AUC on held-out tracks against the number of examples per tag. One job per number of
+# shots (one thread each): the episodes of different shots are independent (their own seeds),
+# and one-thread jobs keep every core busy where one multi-threaded job would not.
 
 
 rule fewshot_model:
     input:
         unpack(fewshot_inputs),
     output:
-        episodes=f"{RESULTS}/{{dataset}}/models/{{model}}/fewshot/episodes.csv",
+        episodes=f"{RESULTS}/{{dataset}}/models/{{model}}/fewshot/shots-{{shots}}.csv",
     log:
-        f"{RESULTS}/logs/fewshot_model/{{dataset}}/{{model}}.log",
+        f"{RESULTS}/logs/fewshot_model/{{dataset}}/{{model}}/shots-{{shots}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/fewshot_model/{{dataset}}/{{model}}.tsv"
+        f"{RESULTS}/benchmarks/fewshot_model/{{dataset}}/{{model}}/shots-{{shots}}.tsv"
     conda:
         "../../envs/pipeline.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=8000,
         runtime=120,

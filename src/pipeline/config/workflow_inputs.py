@@ -36,6 +36,7 @@ __all__ = [
     "fewshot_inputs",
     "fewshot_pairs",
     "fewshot_params",
+    "fewshot_shots",
     "fewshot_table_inputs",
     "fewshot_target",
     "generator_inputs",
@@ -395,14 +396,25 @@ def fewshot_inputs(config: Config, *, dataset: str, model: str) -> dict[str, str
     }
 
 
-def fewshot_params(config: Config, *, dataset: str) -> dict[str, Any]:
-    """The ``fewshot`` settings and the target dataset."""
-    return {**config["fewshot"], "target": fewshot_target(config, dataset=dataset)}
+def fewshot_params(config: Config, *, dataset: str, shots: int) -> dict[str, Any]:
+    """The ``fewshot`` settings of one job (its number of shots) and the target dataset."""
+    return {
+        **config["fewshot"],
+        "shots": [int(shots)],
+        "target": fewshot_target(config, dataset=dataset),
+    }
+
+
+def fewshot_shots(config: Config) -> list[int]:
+    """The numbers of shots, each its own ``fewshot_model`` job, ascending."""
+    return sorted({int(s) for s in config["fewshot"]["shots"]})
 
 
 def fewshot_table_inputs(config: Config) -> list[str]:
-    """Few-shot episodes of every (dataset, model) pair listed for few-shot tags."""
+    """Few-shot episodes of every (dataset, model) pair listed for few-shot tags, one file
+    per number of shots."""
     return [
-        f"{model_dir(config, dataset=d, model=m)}/fewshot/episodes.csv"
+        f"{model_dir(config, dataset=d, model=m)}/fewshot/shots-{s}.csv"
         for d, m in fewshot_pairs(config)
+        for s in fewshot_shots(config)
     ]

@@ -20,7 +20,6 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from pipeline.features.extractors import Extractor, make_extractor
 from pipeline.features.failures import write_failures
 from pipeline.features.settings import ENCODER_KIND, FeatureSettings
 from pipeline.io.audio import DecodeInfo, iter_windows
-from pipeline.io.parallel import stream
+from pipeline.io.parallel import one_blas_thread, stream
 from pipeline.io.progress import Progress
 from pipeline.io.store import FeatureStore, StoreWriter
 from pipeline.numeric import to_float16
@@ -124,19 +123,6 @@ def _batched(
             starts, batch = [], []
     if batch:
         yield starts, np.stack(batch)
-
-
-@contextmanager
-def _one_blas_thread() -> Iterator[None]:
-    """Limit BLAS (the mel matmul) to one thread per calling thread, when threadpoolctl is
-    installed."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn brings it
-        yield
-        return
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
 
 
 def _extract_group(tracks: Sequence[tuple[str, str]], extractor: Extractor) -> list[TrackResult]:
@@ -235,7 +221,7 @@ def extract_shard(
     n_stored = 0
     progress = Progress(total=len(rows), name=f"extract {store_path}", logger=log)
     try:
-        with _one_blas_thread():  # the pool supplies the parallelism; avoid oversubscription
+        with one_blas_thread():  # the pool supplies the parallelism; avoid oversubscription
             for group in stream(
                 functools.partial(_extract_group, extractor=extractor),
                 groups,
@@ -341,7 +327,7 @@ def derive_shard(
         db = np.asarray(windows[int(offsets[track]) : int(offsets[track + 1])], np.float32)
         return to_float16(extractor.from_log_mel(db))
 
-    with _one_blas_thread():
+    with one_blas_thread():
         for track, feats in enumerate(stream(derive, range(len(offsets) - 1), threads=threads)):
             a, b = int(offsets[track]), int(offsets[track + 1])
             writer.add(

@@ -46,6 +46,7 @@ from pipeline.inference.streaming import (
     expected_windows,
 )
 from pipeline.io.audio import DecodeInfo, iter_windows
+from pipeline.io.parallel import one_blas_thread
 from pipeline.io.store import nonfinite_windows
 from pipeline.numeric import sigmoid, to_float16
 
@@ -181,7 +182,8 @@ class FileTagger:
         row = 0
         duration_s = 0.0
         for batch_starts, audio, last in self._batches(path, info):
-            windows = self._features(audio, path=path)
+            with one_blas_thread():  # torch's threads would contend with BLAS's
+                windows = self._features(audio, path=path)
             # The store keeps durations as float32: use the same value for the last window.
             duration_s = float(np.float32(info.duration_s))
             valid = self._valid(batch_starts, duration_s=duration_s if last else None)

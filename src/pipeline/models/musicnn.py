@@ -99,6 +99,10 @@ class MusicnnConfig:
         check_dropout("musicnn", self.dropout)
 
 
+#: Frequency offsets of the timbral filters per matrix product (see ``_TimbralBlock``).
+_OFFSETS_PER_PRODUCT = 16
+
+
 class _TimbralBlock(nn.Module):
     """Timbral filters (valid in freq, same in time) -> ReLU -> BN -> max over frequency.
 
@@ -129,10 +133,18 @@ class _TimbralBlock(nn.Module):
 
     def forward(self, taps: torch.Tensor, *, batch: int) -> torch.Tensor:
         """(n_bins * width, B * T) taps from :func:`time_taps` -> (B, filters, T)."""
-        n_offsets, n_bins, _ = self.place.shape
+        n_offsets, n_bins, height = self.place.shape
         band = torch.einsum("fkw,obk->fobw", self.weight, self.place)  # (filters, O, n_bins, w)
-        band = band.reshape(self.filters * n_offsets, n_bins * self.width)
-        h = torch.mm(band, taps).view(self.filters, -1)  # (filters, O * B * T)
+        # A filter at offset o meets only bins o .. o + height - 1: each group of offsets is
+        # multiplied with the taps of the bins it meets (the skipped terms are exact zeros).
+        parts = []
+        for o0 in range(0, n_offsets, _OFFSETS_PER_PRODUCT):
+            o1 = min(o0 + _OFFSETS_PER_PRODUCT, n_offsets)
+            b0, b1 = o0, o1 + height - 1  # bins met by offsets o0 .. o1 - 1
+            weights = band[:, o0:o1, b0:b1].reshape(self.filters * (o1 - o0), -1)
+            rows = taps[b0 * self.width : b1 * self.width]  # (bins * width, B * T)
+            parts.append(torch.mm(weights, rows).view(self.filters, o1 - o0, -1))
+        h = torch.cat(parts, dim=1).view(self.filters, -1)  # (filters, O * B * T)
         h = torch.relu(h + self.bias[:, None])
         h = self.bn(h.unsqueeze(0)).view(self.filters, n_offsets, batch, -1)  # (filters, O, B, T)
         return h.amax(dim=1).transpose(0, 1)  # (B, filters, T)
