@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,13 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.features.extract import derive_shard, extract_shard, extract_track, read_tracks
+from pipeline.features.extract import (
+    derive_shard,
+    extract_shard,
+    extract_track,
+    longest_first,
+    read_tracks,
+)
 from pipeline.features.extractors import make_extractor
 from pipeline.features.index import FAILURE_COLUMNS
 from pipeline.features.settings import FeatureSettings
@@ -102,9 +109,13 @@ def extracted(shard_tracks: pd.DataFrame, tmp_path_factory: pytest.TempPathFacto
     }
 
 
-def test_good_tracks_are_stored_in_order(extracted: dict) -> None:
+def test_good_tracks_are_stored_largest_file_first(
+    extracted: dict, shard_tracks: pd.DataFrame
+) -> None:
     store = extracted["store"]
-    stored = [t for t in ORDER if t in GOOD]
+    paths = zip(shard_tracks["track_id"], shard_tracks["path"], strict=True)
+    size = {t: os.stat(p).st_size for t, p in paths if t in GOOD}
+    stored = sorted((t for t in ORDER if t in GOOD), key=lambda t: -size[t])
     assert list(store.index()["track_id"]) == stored
     counts = np.diff(store.index()["offsets"])
     assert list(counts) == [GOOD[t][2] for t in stored]
@@ -310,7 +321,8 @@ def test_hostile_shard_stores_good_and_recovered_tracks_only(hostile: dict, kind
     result = hostile["results"][kind]
     store = result["store"]
     recovered = [t for t in hostile["bad"] if BAD_AUDIO[t].outcome == "warning"]
-    kept = [t for t in hostile["tracks"]["track_id"] if t in HOSTILE_GOOD or t in recovered]
+    rows = list(zip(hostile["tracks"]["track_id"], hostile["tracks"]["path"], strict=True))
+    kept = [t for t, _ in longest_first(rows) if t in HOSTILE_GOOD or t in recovered]
     assert list(store.index()["track_id"]) == kept
     counts = dict(zip(kept, np.diff(store.index()["offsets"]), strict=True))
     assert [counts[t] for t in HOSTILE_GOOD] == [n for _, _, n in HOSTILE_GOOD.values()]
@@ -465,3 +477,13 @@ def test_derive_refuses_a_source_with_other_log_mel_settings(
             store_path=tmp_path / "x.zarr",
             failed_path=tmp_path / "x.parquet",
         )
+
+
+def test_longest_first_orders_by_file_size_ties_kept_missing_last(tmp_path: Path) -> None:
+    sizes = {"a": 10, "b": 300, "c": 10, "d": 50}
+    rows = []
+    for name, n in sizes.items():
+        (tmp_path / name).write_bytes(b"x" * n)
+        rows.append((name, str(tmp_path / name)))
+    rows.insert(1, ("gone", str(tmp_path / "missing.mp3")))
+    assert [t for t, _ in longest_first(rows)] == ["b", "d", "a", "c", "gone"]

@@ -3,7 +3,8 @@
 A thread pool runs tracks in parallel inside the job (libsndfile, soxr and NumPy/SciPy's FFT
 and BLAS release the GIL), submitted as a stream (:func:`pipeline.io.parallel.stream`: a new
 task whenever one finishes, a bounded number in flight, no rounds), or a Dask cluster when
-one is named; the main thread appends results to the store in track order while the pool
+one is named; tracks go largest file first (:func:`longest_first`: the threads finish
+together), and the main thread appends results to the store in that order while the pool
 keeps computing, so writes overlap the compute and there is exactly one writer. The job
 imports neither torch, librosa, pandas nor Dask (its fixed cost is that of NumPy, SciPy's
 FFT, Zarr and PyArrow). A track that fails becomes a row of the shard's failure table and the
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +38,14 @@ from pipeline.io.progress import Progress
 from pipeline.io.store import FeatureStore, StoreWriter
 from pipeline.numeric import to_float16
 
-__all__ = ["TrackResult", "extract_track", "extract_shard", "derive_shard", "read_tracks"]
+__all__ = [
+    "TrackResult",
+    "extract_track",
+    "extract_shard",
+    "derive_shard",
+    "longest_first",
+    "read_tracks",
+]
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +138,26 @@ def _extract_group(tracks: Sequence[tuple[str, str]], extractor: Extractor) -> l
     return [extract_track(track_id=t, path=p, extractor=extractor) for t, p in tracks]
 
 
+def longest_first(rows: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``(track_id, path)`` rows by decreasing file size (ties in their given order).
+
+    The order in which a shard's tracks are computed and stored: with the longest tracks
+    first, the threads finish together (a 10-minute track started last would leave the
+    others idle while it runs). A file that cannot be stat-ed sorts last; its decoding
+    reports why.
+    """
+
+    def size(path: str) -> int:
+        try:
+            return os.stat(path).st_size
+        except OSError:
+            return -1
+
+    sizes = [size(path) for _, path in rows]
+    order = sorted(range(len(rows)), key=lambda i: -sizes[i])  # stable: ties keep their order
+    return [rows[i] for i in order]
+
+
 def read_tracks(path: Path) -> dict[str, list[str]]:
     """A shard list (Parquet with ``track_id`` and ``path``) as columns of strings.
 
@@ -158,8 +187,9 @@ def extract_shard(
     Parameters
     ----------
     tracks : pd.DataFrame or mapping of columns
-        Columns ``track_id`` and ``path``, in the order they are stored (a DataFrame, or
-        :func:`read_tracks`'s dict of lists).
+        Columns ``track_id`` and ``path`` (a DataFrame, or :func:`read_tracks`'s dict of
+        lists). They are computed and stored largest file first (:func:`longest_first`);
+        the store's index maps each track to its windows.
     settings : FeatureSettings
     store_path : Path
         The ``.zarr`` directory to write (see :mod:`pipeline.io.store`).
@@ -208,11 +238,13 @@ def extract_shard(
         compression=compression,
         windows_per_shard=windows_per_shard,
     )
-    rows = list(
-        zip(
-            (str(t) for t in tracks["track_id"]),
-            (str(p) for p in tracks["path"]),
-            strict=True,
+    rows = longest_first(
+        list(
+            zip(
+                (str(t) for t in tracks["track_id"]),
+                (str(p) for p in tracks["path"]),
+                strict=True,
+            )
         )
     )
     size = max(int(tracks_per_task), 1)
