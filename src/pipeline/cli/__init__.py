@@ -46,6 +46,7 @@ from pipeline import __version__
 from pipeline.cli import info, similar, tag
 from pipeline.cli.common import EXIT_FAILED_FILES, EXIT_OK, EXIT_USAGE, Command, Messages
 from pipeline.io.files import one_line
+from pipeline.io.memory import keep_freed_memory
 
 __all__ = [
     "COMMANDS",
@@ -117,6 +118,7 @@ def _one_line_warnings(command: str) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (see the module docstring)."""
     args = build_parser().parse_args(argv)
+    keep_freed_memory()
     saved = warnings.showwarning
     _one_line_warnings(args.command)
     try:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pipeline.errors import PipelineError, printable
+from pipeline.io.memory import keep_freed_memory
 
 __all__ = [
     "configure_logging",
@@ -57,7 +58,8 @@ def configure_logging(*, log_path: str | Path | None = None, level: int = loggin
 def rule_errors(log_path: str | Path | None = None, *, level: int = logging.INFO) -> Iterator[None]:
     """The body of a rule script: logs go to the rule's log, a PipelineError is one line.
 
-    Configures logging (:func:`configure_logging`), then runs the block. A
+    Configures logging (:func:`configure_logging`) and the process's memory allocator
+    (:func:`pipeline.io.memory.keep_freed_memory`), then runs the block. A
     :class:`~pipeline.errors.PipelineError` (a bad input, setting or file: the message says
     which) becomes one ``ERROR`` line in the log file and one ``error: ...`` line on stderr
     (which Snakemake shows), and the process exits with status 1, without a traceback. Any
@@ -71,6 +73,7 @@ def rule_errors(log_path: str | Path | None = None, *, level: int = logging.INFO
             make_manifest(...)
     """
     configure_logging(log_path=log_path, level=level)
+    keep_freed_memory()
     try:
         yield
     except PipelineError as exc:
