@@ -367,8 +367,13 @@ class WindowReader:
         except FileNotFoundError:  # never written: Zarr's fill value
             out[...] = self._fill
             return
+        view = memoryview(cast(Any, target)).cast("B")
         try:  # one byte more than a window: a longer file is caught without a stat
-            n = os.readv(fd, [memoryview(cast(Any, target)).cast("B"), bytearray(1)])
+            if hasattr(os, "readv"):
+                n = os.readv(fd, [view, bytearray(1)])
+            else:  # pragma: no cover - Windows
+                with open(fd, "rb", buffering=0, closefd=False) as file:
+                    n = (file.readinto(view) or 0) + len(file.read(1))
         finally:
             os.close(fd)
         if n != target.nbytes:

@@ -486,7 +486,8 @@ class WindowDataset(_StoreDataset):
 
         :func:`window_loader` reads whole batches instead (:meth:`batch`).
         """
-        return [tuple(part[k] for part in self.batch(items)) for k in range(len(items))]
+        batch = self.batch(items)
+        return [tuple(part[k] for part in batch) for k in range(len(items))]
 
     def _read(self, items: Sequence[int], out: np.ndarray) -> np.ndarray:
         """Read the windows (or crops) of ``items`` into ``out``; the audio frames of each.
