@@ -7,10 +7,11 @@ Prints (and with ``--json PATH`` writes) three tables:
   workers; a shared machine's load inflates it less than the wall rate) of the training
   loader, built as training builds it (:func:`pipeline.training.loaders.window_loader`:
   whole batches read in the workers into reused shared buffers, :class:`EpochShuffler`
-  order, persistent workers), each batch normalised here with ``WindowDataset.prepare`` (on
-  the device in training): batch 16 of 96 x 1,819 float16 windows or 232-frame crops,
-  ``num_workers`` 0 and 2, next to PyTorch's item-by-item batching of the same items (the
-  previous loader). Worker start-up (to the first batch) is reported apart from the steady
+  order, persistent workers): batch 16 of 96 x 1,819 float16 windows or 232-frame crops,
+  ``num_workers`` 0 and 2; as delivered (``batches``: what a GPU trainer's main process
+  handles), and normalised here with ``WindowDataset.prepare`` (``+prep``: on the device in
+  training, on this CPU here), next to PyTorch's item-by-item batching of the same items
+  (``items``: the previous loader, PyTorch's collation and tensor transfer). Worker start-up (to the first batch) is reported apart from the steady
   state (after the first epoch). Source: the demo's logmel stores
   (``results/demo/features/logmel``, read only) or, without them, synthetic stores of the
   same shape in a temporary folder.
@@ -132,13 +133,16 @@ def loader_throughput(
     min_windows: int,
     crop: int | None = None,
     batches: bool = True,
+    prepare: bool = True,
 ) -> dict[str, float]:
     """Windows/s and CPU ms per window of the training loader over whole epochs.
 
     The loader is built as training builds it (:func:`pipeline.training.loaders.window_loader`
     over a ``raw`` :class:`WindowDataset`, :class:`EpochShuffler` order, ``set_epoch`` before
-    each epoch, persistent workers, 4 batches in flight each); every batch is normalised in
-    this process with ``WindowDataset.prepare`` (what training does on the device). With
+    each epoch, persistent workers, 4 batches in flight each); with ``prepare``, every batch
+    is normalised in this process with ``WindowDataset.prepare`` (what training does on the
+    device; without, the batches are only counted, as a GPU trainer's main process sees them
+    before its device work). With
     ``batches=False``, the previous loader: PyTorch's own batching (``__getitems__`` then
     ``default_collate`` into a new shared-memory tensor per batch), same order and items.
 
@@ -180,7 +184,8 @@ def loader_throughput(
         dataset.set_epoch(epoch)
         sampler.set_epoch(epoch)
         for x, _, _, n_audio in loader:
-            x = dataset.prepare(x, n_audio)  # (16, 96, frames) float32, normalised
+            if prepare:
+                x = dataset.prepare(x, n_audio)  # (16, 96, frames) float32, normalised
             seen += len(x)
             if not startup_s:
                 pids = _worker_pids(loader)
@@ -291,11 +296,17 @@ def main() -> None:
         # One torch thread in the main process too (as the workers have): an idle intra-op
         # pool spinning on a busy machine would dominate the CPU time of small copies.
         torch.set_num_threads(1)
-        # Interleaved: the training loader (whole batches read in the workers) next to
-        # PyTorch's item-by-item batching, whole windows and crops, 0 and 2 workers.
+        # Interleaved: the training loader (whole batches read in the workers) with and
+        # without normalisation here, next to PyTorch's item-by-item batching; whole windows
+        # and crops, 0 and 2 workers.
+        kinds = {
+            "batches": (True, False),
+            "batches+prep": (True, True),
+            "items+prep": (False, True),
+        }
         for _rep in range(repeats):
             for crop in (None, 232):
-                for batches in (True, False):
+                for kind, (batches, prepare) in kinds.items():
                     for workers in (0, 2):
                         numbers = loader_throughput(
                             index,
@@ -304,8 +315,8 @@ def main() -> None:
                             min_windows=args.loader_windows,
                             crop=crop,
                             batches=batches,
+                            prepare=prepare,
                         )
-                        kind = "batches" if batches else "items"
                         key = f"{'crop' if crop else 'whole'}_{kind}_{workers}"
                         old = result["loader"].get(key)
                         if old is None or (
@@ -320,7 +331,7 @@ def main() -> None:
             if key == "source":
                 continue
             print(
-                f"  {key:15s}: steady {numbers['steady_windows_per_s']:6.0f} windows/s, "
+                f"  {key:20s}: steady {numbers['steady_windows_per_s']:6.0f} windows/s, "
                 f"{numbers['cpu_ms_per_window']:.3f} CPU ms per window; "
                 f"start-up {numbers['startup_s']:.2f} s ({numbers['startup_cpu_s']:.2f} CPU s); "
                 f"whole run {numbers['windows_per_s']:6.0f} windows/s"
