@@ -29,7 +29,15 @@ from pipeline.training.loaders import (
     select_tracks,
     window_loader,
 )
-from tests.helpers.synthetic import FLOOR, N_BINS, N_FRAMES, SETTINGS, TAGS, WINDOW
+from tests.helpers.synthetic import (
+    FLOOR,
+    N_BINS,
+    N_FRAMES,
+    SETTINGS,
+    TAGS,
+    WINDOW,
+    build_synthetic,
+)
 
 
 def _raw_windows(data: dict, split: str) -> list[tuple[str, np.ndarray, float]]:
@@ -395,6 +403,36 @@ def test_window_loader_reuses_the_buffers_of_dropped_batches(synthetic: dict) ->
     # 2 in flight per worker, one being consumed (the DataLoader may hold one more)
     assert all(1 <= len(buffers) <= 4 for buffers in pools), [len(b) for b in pools]
     del loader
+
+
+def test_window_loader_reads_other_store_layouts_through_zarr(
+    synthetic: dict, tmp_path: Path
+) -> None:
+    """Compressed stores (read through Zarr into the workers' buffers): the same batches."""
+    lz4 = build_synthetic(tmp_path / "lz4", compression="lz4")
+    common = {"stats": synthetic["stats"], "tags": TAGS, "split": "train", "raw": True}
+    common.update({"crop_frames": 16, "train": True, "seed": 2})
+    direct = WindowDataset(**common, index=synthetic["index"])
+    through_zarr = WindowDataset(**common, index=lz4["index"])
+    assert not through_zarr.reader(0).direct
+    want = list(window_loader(direct, batch_size=5, num_workers=0))
+    loader = window_loader(through_zarr, batch_size=5, num_workers=2)
+    for batch, expected in zip(loader, want, strict=True):
+        assert all(map(torch.equal, batch, expected))
+    del loader
+
+
+def test_window_loader_names_a_damaged_chunk(tmp_path: Path) -> None:
+    data = build_synthetic(tmp_path / "s")
+    ds = WindowDataset(
+        index=data["index"], stats=data["stats"], tags=TAGS, split="train", train=False, raw=True
+    )
+    row, store = int(ds.rows[3]), ds.stores[int(ds.item_store[3])]
+    chunk = Path(store) / "windows" / "c" / str(row) / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:-2])
+    # (In process: after an error in a worker, PyTorch takes 10 s to stop its workers.)
+    with pytest.raises(PipelineError, match=rf"c/{row}/0/0.*not a window"):
+        list(window_loader(ds, batch_size=4, num_workers=0))
 
 
 def _worker_pids(loader: DataLoader) -> set[str]:

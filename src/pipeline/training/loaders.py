@@ -553,7 +553,11 @@ class WindowDataset(_StoreDataset):
         slot = pool.take(shape) if pool is not None else None
         if slot is not None:
             assert pool is not None
-            n_audio = self._read(items, pool.buffer(slot))
+            try:
+                n_audio = self._read(items, pool.buffer(slot))
+            except BaseException:
+                pool.release(slot)
+                raise
             batch = _PooledBatch(pool, slot, len(items), y, mask, n_audio)
             return cast(tuple[torch.Tensor, ...], batch)
         x = np.empty(shape, dtype=np.float16)
@@ -664,6 +668,10 @@ class _BatchPool:
         self.sent.append(False)
         self._flags[len(self.buffers) - 1] = 1
         return len(self.buffers) - 1
+
+    def release(self, slot: int) -> None:
+        """Slot ``slot`` is free again (its batch was never sent)."""
+        self._flags[slot] = 0
 
     def buffer(self, slot: int) -> np.ndarray:
         """Slot ``slot`` as an array, shape (batch, n_bins, frames), float16."""
