@@ -113,7 +113,6 @@ def _make_data(
             tag_label_fraction=cfg.tag_label_fraction,
         )
         valid = TrackSequenceDataset(**common, **seq, split="valid", train=False)
-        collate = collate_sequences
     else:
         # raw: float16 windows cross from the workers; normalised on the device (prepare)
         train = WindowDataset(
@@ -126,7 +125,6 @@ def _make_data(
             raw=True,
         )
         valid = WindowDataset(**common, split="valid", train=False, raw=True)
-        collate = None
     # The order of an epoch is a function of (seed, epoch) and the crops of (seed, epoch,
     # item), so results do not depend on num_workers and a resumed run repeats them exactly.
     # The loaders' generators only seed the workers' torch, numpy and random generators.
@@ -137,7 +135,8 @@ def _make_data(
     train_loader: DataLoader
     valid_loader: DataLoader
     if isinstance(train, WindowDataset) and isinstance(valid, WindowDataset):
-        # Whole batches read in the workers, float16 in reused shared buffers (loaders.py)
+        # Whole batches read in the workers, float16 in reused shared buffers (loaders.py);
+        # the same batches as a DataLoader over the items with this sampler.
         batches: dict[str, Any] = {
             "batch_size": cfg.batch_size,
             "num_workers": cfg.num_workers,
@@ -153,7 +152,7 @@ def _make_data(
         "num_workers": cfg.num_workers,
         "worker_init_fn": seed_worker,
         "pin_memory": pin_memory,
-        "collate_fn": collate,
+        "collate_fn": collate_sequences,
     }
     if cfg.num_workers > 0:
         # Persistent workers: starting them costs more than a small epoch takes to load.
