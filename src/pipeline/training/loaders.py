@@ -526,7 +526,7 @@ class WindowDataset(_StoreDataset):
         n_audio = self.valid_frames[np.asarray(items, dtype=np.int64)] - np.asarray(starts)
         return np.maximum(n_audio, 0).astype(np.int64)
 
-    def batch(self, items: Sequence[int], *, shared: bool = False) -> tuple[torch.Tensor, ...]:
+    def batch(self, items: Sequence[int], *, buffers: int = 0) -> tuple[torch.Tensor, ...]:
         """Items ``items`` as one batch, read straight into its array (no collation).
 
         Returns
@@ -539,17 +539,18 @@ class WindowDataset(_StoreDataset):
         Parameters
         ----------
         items : sequence of int, length n
-        shared : bool
+        buffers : int
             In a DataLoader worker (what :func:`window_loader` asks for): write a raw ``x``
-            into a reused shared-memory buffer of the worker (:class:`_BatchPool`); only
-            its place crosses to the main process, which unpickles it as the tensors above.
+            into one of at most ``buffers`` reused shared-memory buffers of the worker
+            (:class:`_BatchPool`); only its place crosses to the main process, which
+            unpickles it as the tensors above. 0: a new array per batch.
         """
         items = [int(i) for i in items]
         width = self.crop_frames if self.train and self.crop_frames is not None else self.n_frames
         shape = (len(items), self.n_bins, width)
         tracks = self.item_track[np.asarray(items, dtype=np.int64)]
         y, mask = self.labels[tracks], self.masks[tracks]  # (n, n_tags) each, new arrays
-        pool = self._batch_pool() if self.raw and shared else None
+        pool = self._batch_pool(buffers) if self.raw and buffers > 0 else None
         slot = pool.take(shape) if pool is not None else None
         if slot is not None:
             assert pool is not None
@@ -570,13 +571,13 @@ class WindowDataset(_StoreDataset):
             out[b, :, int(n_audio[b]) :] = 0.0  # padding -> band mean
         return out, y_t, mask_t
 
-    def _batch_pool(self) -> _BatchPool | None:
+    def _batch_pool(self, size: int) -> _BatchPool | None:
         """This worker process's pool of shared batch buffers (None outside a worker)."""
         if get_worker_info() is None:
             return None
         pool = self.__dict__.get("_pool")
         if pool is None or pool.pid != os.getpid():
-            pool = _BatchPool()
+            pool = _BatchPool(size=size)
             self._pool = pool
         return cast(_BatchPool, pool)
 
@@ -641,16 +642,21 @@ class _BatchPool:
     main process once (with the first batch written into it), later batches send only
     ``(pool key, slot)``. The main process marks a slot free (``flags[slot] = 0``) when the
     last tensor viewing that batch is freed (:func:`_receive_batch`), so a batch the consumer
-    keeps is never overwritten; with no free slot and :data:`MAX_SLOTS` in use the worker
-    falls back to PyTorch's own transfer.
+    keeps is never overwritten; with no free slot and ``size`` buffers in use the worker
+    falls back to PyTorch's own transfer. Buffers are created when needed: as many as the
+    batches in flight plus those the consumer holds (``prefetch_factor + 2`` by default).
+
+    Parameters
+    ----------
+    size : int
+        Most buffers.
     """
 
-    MAX_SLOTS = 8
-
-    def __init__(self) -> None:
+    def __init__(self, *, size: int) -> None:
         self.pid = os.getpid()
         self.key = f"{self.pid}-{uuid.uuid4().hex}"
-        self.flags = torch.zeros(self.MAX_SLOTS, dtype=torch.int32).share_memory_()
+        self.size = int(size)
+        self.flags = torch.zeros(self.size, dtype=torch.int32).share_memory_()
         self._flags = self.flags.numpy()  # 1: written, not yet released by the main process
         self.buffers: list[torch.Tensor] = []  # (batch, n_bins, frames) float16, shared
         self.sent: list[bool] = []  # slot k has crossed to the main process
@@ -662,7 +668,7 @@ class _BatchPool:
             if self._flags[slot] == 0 and buf.shape[0] >= shape[0] and buf.shape[1:] == shape[1:]:
                 self._flags[slot] = 1
                 return slot
-        if len(self.buffers) >= self.MAX_SLOTS:
+        if len(self.buffers) >= self.size:
             return None
         self.buffers.append(torch.empty(shape, dtype=torch.float16).share_memory_())
         self.sent.append(False)
@@ -759,16 +765,23 @@ class WindowBatches(Dataset):
     items (:meth:`WindowDataset.batch`), read by one call in one worker.
 
     Use with ``DataLoader(batch_size=None, sampler=BatchSampler(...))``: :func:`window_loader`.
+
+    Parameters
+    ----------
+    dataset : WindowDataset
+    buffers : int
+        Shared batch buffers per worker process (:meth:`WindowDataset.batch`).
     """
 
-    def __init__(self, dataset: WindowDataset) -> None:
+    def __init__(self, dataset: WindowDataset, *, buffers: int) -> None:
         self.dataset = dataset
+        self.buffers = int(buffers)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def __getitem__(self, items: Sequence[int]) -> tuple[torch.Tensor, ...]:
-        return self.dataset.batch(items, shared=True)
+        return self.dataset.batch(items, buffers=self.buffers)
 
 
 def _as_is(batch: Any) -> Any:
@@ -827,7 +840,9 @@ def window_loader(
         # Persistent workers: starting them costs more than a small epoch takes to load.
         workers = {"prefetch_factor": prefetch_factor, "persistent_workers": True}
     return DataLoader(
-        WindowBatches(dataset),
+        # Buffers per worker: its batches in flight, plus one being consumed and one more
+        # (the pin-memory thread's, or a batch a consumer keeps a step longer).
+        WindowBatches(dataset, buffers=prefetch_factor + 2),
         batch_size=None,
         sampler=batches,
         num_workers=num_workers,
