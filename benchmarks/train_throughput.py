@@ -11,10 +11,10 @@ Prints (and with ``--json PATH`` writes) three tables:
   ``num_workers`` 0 and 2; as delivered (``batches``: what a GPU trainer's main process
   handles), and normalised here with ``WindowDataset.prepare`` (``+prep``: on the device in
   training, on this CPU here), next to PyTorch's item-by-item batching of the same items
-  (``items``: the previous loader, PyTorch's collation and tensor transfer). Worker start-up (to the first batch) is reported apart from the steady
-  state (after the first epoch). Source: the demo's logmel stores
-  (``results/demo/features/logmel``, read only) or, without them, synthetic stores of the
-  same shape in a temporary folder.
+  (``items``: the previous loader, PyTorch's collation and tensor transfer). Worker
+  start-up (to the first batch) is reported apart from the steady state (after the first
+  epoch). Source: the demo's logmel stores (``results/demo/features/logmel``, read only)
+  or, without them, synthetic stores of the same shape in a temporary folder.
 * **model**: training examples per second of each architecture at demo sizes (default
   hyper-parameters; batch 16; forward, ``BCEWithLogitsLoss``, backward, Adam step) on random
   inputs: whole windows (96 x 1,819) for fcn, crnn and musicnn; crops of 232 frames
