@@ -3,23 +3,26 @@
 
 Prints (and with ``--json PATH`` writes) three tables:
 
-* **loader**: windows per second (wall clock, and CPU milliseconds per window, which a
-  shared machine's load inflates less) that :class:`pipeline.training.loaders.WindowDataset`
-  delivers
-  through a ``DataLoader`` (batch 16, shuffled): 96 x 1,819 float16 windows read from the
-  shard stores, normalised to float32 and batched, with ``num_workers`` 0 and 2 (persistent
-  workers, as in training; their start-up is included). Source: the demo's logmel stores
-  (``results/demo/features/logmel``, read only) or, without them, synthetic stores of the
-  same shape in a temporary folder.
+* **loader**: windows per second and CPU milliseconds per window (this process and its
+  workers; a shared machine's load inflates it less than the wall rate) of the training
+  loader, built as training builds it (:func:`pipeline.training.loaders.window_loader`:
+  whole batches read in the workers into reused shared buffers, :class:`EpochShuffler`
+  order, persistent workers): batch 16 of 96 x 1,819 float16 windows or 232-frame crops,
+  ``num_workers`` 0 and 2; as delivered (``batches``: what a GPU trainer's main process
+  handles), and normalised here with ``WindowDataset.prepare`` (``+prep``: on the device in
+  training, on this CPU here), next to PyTorch's item-by-item batching of the same items
+  (``items``: the previous loader, PyTorch's collation and tensor transfer). Worker
+  start-up (to the first batch) is reported apart from the steady state (after the first
+  epoch). Source: the demo's logmel stores (``results/demo/features/logmel``, read only)
+  or, without them, synthetic stores of the same shape in a temporary folder.
 * **model**: training examples per second of each architecture at demo sizes (default
   hyper-parameters; batch 16; forward, ``BCEWithLogitsLoss``, backward, Adam step) on random
   inputs: whole windows (96 x 1,819) for fcn, crnn and musicnn; crops of 232 frames
   (3.7 s) for the short-chunk models; sequences of 114 steps (one window pooled by 16
   frames) for the LSTM. ``sample_level`` takes waveforms, which the feature stage does not
   store; it is left out.
-* **end to end** (``--end-to-end``): one epoch of :func:`pipeline.training.window.train_model` on
-the
-  demo's logmel (train + song-level validation).
+* **end to end** (``--end-to-end``): one epoch of :func:`pipeline.training.window.train_model`
+  on the demo's logmel (train + song-level validation).
 
 The machine is shared, so every measurement is repeated and the best is reported.
 
@@ -52,7 +55,7 @@ from pipeline.io.files import read_json
 from pipeline.io.store import StoreWriter
 from pipeline.models import build_model
 from pipeline.models.layers import count_parameters
-from pipeline.training.loaders import WindowDataset, seed_worker
+from pipeline.training.loaders import EpochShuffler, WindowDataset, seed_worker, window_loader
 
 DEMO = Path("results/demo/features/logmel")
 N_BINS, N_FRAMES = 96, 1819
@@ -105,23 +108,48 @@ def _cpu_seconds() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def _live_cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU of running processes (``/proc/{pid}/stat``; 0 where unreadable)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _worker_pids(loader: DataLoader) -> list[int]:
+    iterator = getattr(loader, "_iterator", None)
+    return [int(w.pid) for w in getattr(iterator, "_workers", [])]
+
+
 def loader_throughput(
     index: pd.DataFrame,
     stats: dict,
     *,
     workers: int,
     min_windows: int,
-    repeats: int,
-    raw: bool = False,
     crop: int | None = None,
+    batches: bool = True,
+    prepare: bool = True,
 ) -> dict[str, float]:
-    """Best windows/s (wall) and CPU ms per window over ``repeats`` runs of whole epochs.
+    """Windows/s and CPU ms per window of the training loader over whole epochs.
 
-    Workers are persistent (as in training); the loader is shut down at the end of each
-    run, so its workers are reaped and their CPU time (start-up included) is counted. With
-    ``raw`` the items are float16 and each batch is normalised in the main process
-    (``WindowDataset.prepare``, what training does on the device); ``crop`` draws random
-    crops of that many frames (short-chunk training).
+    The loader is built as training builds it (:func:`pipeline.training.loaders.window_loader`
+    over a ``raw`` :class:`WindowDataset`, :class:`EpochShuffler` order, ``set_epoch`` before
+    each epoch, persistent workers, 4 batches in flight each); with ``prepare``, every batch
+    is normalised in this process with ``WindowDataset.prepare`` (what training does on the
+    device; without, the batches are only counted, as a GPU trainer's main process sees them
+    before its device work). With
+    ``batches=False``, the previous loader: PyTorch's own batching (``__getitems__`` then
+    ``default_collate`` into a new shared-memory tensor per batch), same order and items.
+
+    Returns start-up (DataLoader built and its first batch out: ``startup_s`` wall,
+    ``startup_cpu_s`` of this process and its workers), the steady state after the first
+    epoch (``steady_windows_per_s``, ``cpu_ms_per_window``: this process and its workers),
+    and ``windows_per_s`` over the whole run, start-up included.
     """
     tags = sorted({t for ts in index["tags"] for t in ts})
     dataset = WindowDataset(
@@ -131,34 +159,55 @@ def loader_throughput(
         split="train",
         train=crop is not None,
         crop_frames=crop,
-        raw=raw,
+        raw=True,
     )
-    best, best_cpu, steady = 0.0, float("inf"), 0.0
-    for _ in range(repeats):
+    sampler = EpochShuffler(len(dataset), seed=0)
+    started, cpu = time.perf_counter(), _cpu_seconds()
+    if batches:
+        loader = window_loader(dataset, batch_size=16, num_workers=workers, sampler=sampler)
+    else:
         loader = DataLoader(
             dataset,
             batch_size=16,
-            shuffle=True,
+            sampler=sampler,
             num_workers=workers,
             worker_init_fn=seed_worker,
             prefetch_factor=4 if workers else None,
             persistent_workers=workers > 0,
             generator=torch.Generator().manual_seed(0),
         )
-        seen, started, cpu = 0, time.perf_counter(), _cpu_seconds()
-        first_at, first_seen = 0.0, 0
-        while seen < min_windows:
-            for batch in loader:
-                x = dataset.prepare(batch[0], batch[3]) if raw else batch[0]
-                seen += len(x)
-                if not first_at:  # steady state: from the first batch on (workers started)
-                    first_at, first_seen = time.perf_counter(), seen
-        del loader  # stops and reaps persistent workers
-        gc.collect()
-        best = max(best, seen / (time.perf_counter() - started))
-        steady = max(steady, (seen - first_seen) / (time.perf_counter() - first_at))
-        best_cpu = min(best_cpu, 1000 * (_cpu_seconds() - cpu) / seen)
-    return {"windows_per_s": best, "cpu_ms_per_window": best_cpu, "steady_windows_per_s": steady}
+    seen, epoch = 0, 0
+    startup_s = startup_cpu = steady_at = steady_cpu = 0.0
+    steady_seen = 0
+    pids: list[int] = []
+    while seen < min_windows or epoch < 2:
+        dataset.set_epoch(epoch)
+        sampler.set_epoch(epoch)
+        for x, _, _, n_audio in loader:
+            if prepare:
+                x = dataset.prepare(x, n_audio)  # (16, 96, frames) float32, normalised
+            seen += len(x)
+            if not startup_s:
+                pids = _worker_pids(loader)
+                startup_s = time.perf_counter() - started
+                startup_cpu = _cpu_seconds() - cpu + _live_cpu_seconds(pids)
+        if epoch == 0:  # steady state: from the end of the first epoch on
+            steady_at, steady_seen = time.perf_counter(), seen
+            steady_cpu = _cpu_seconds() + _live_cpu_seconds(pids)
+        epoch += 1
+    ended = time.perf_counter()
+    ended_cpu = _cpu_seconds() + _live_cpu_seconds(pids)
+    del loader  # stops and reaps persistent workers
+    gc.collect()
+    steady = seen - steady_seen
+    return {
+        "windows_per_s": seen / (ended - started),
+        "startup_s": startup_s,
+        "startup_cpu_s": startup_cpu,
+        "steady_windows_per_s": steady / (ended - steady_at),
+        "cpu_ms_per_window": 1000 * (ended_cpu - steady_cpu) / steady,
+        "total_cpu_ms_per_window": 1000 * (_cpu_seconds() - cpu) / seen,
+    }
 
 
 def model_throughput(name: str, *, batch: int, steps: int, repeats: int) -> dict:
@@ -227,6 +276,9 @@ def main() -> None:
     parser.add_argument("--end-to-end", action="store_true", help="also one demo epoch")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     parser.add_argument("--loader-only", action="store_true", help="skip the model steps")
+    parser.add_argument(
+        "--loader-windows", type=int, default=4800, help="windows per loader run (default 4800)"
+    )
     args = parser.parse_args()
     repeats = 2 if args.quick else 3
     result: dict = {
@@ -238,39 +290,51 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         index, stats, source = _loader_source(Path(tmp))
-        print(f"\nloader: {source}, batch 16, whole 96 x 1819 windows, 1 torch thread")
+        print(f"\nloader: {source}, batch 16, 96 x {N_FRAMES} windows or 232-frame crops")
         result["loader"] = {"source": source}
         threads = torch.get_num_threads()
         # One torch thread in the main process too (as the workers have): an idle intra-op
         # pool spinning on a busy machine would dominate the CPU time of small copies.
         torch.set_num_threads(1)
-        # Interleaved: the float32 items (normalised in the workers) next to float16 items
-        # normalised by the consumer, for whole windows and short-chunk crops (232 frames).
+        # Interleaved: the training loader (whole batches read in the workers) with and
+        # without normalisation here, next to PyTorch's item-by-item batching; whole windows
+        # and crops, 0 and 2 workers.
+        kinds = {
+            "batches": (True, False),
+            "batches+prep": (True, True),
+            "items+prep": (False, True),
+        }
         for _rep in range(repeats):
             for crop in (None, 232):
-                for raw in (False, True):
+                for kind, (batches, prepare) in kinds.items():
                     for workers in (0, 2):
                         numbers = loader_throughput(
                             index,
                             stats,
                             workers=workers,
-                            min_windows=2400,
-                            repeats=1,
-                            raw=raw,
+                            min_windows=args.loader_windows,
                             crop=crop,
+                            batches=batches,
+                            prepare=prepare,
                         )
-                        key = f"{'crop' if crop else 'whole'}_{'f16' if raw else 'f32'}_{workers}"
+                        key = f"{'crop' if crop else 'whole'}_{kind}_{workers}"
                         old = result["loader"].get(key)
-                        if old is None or numbers["windows_per_s"] > old["windows_per_s"]:
+                        if old is None or (
+                            numbers["steady_windows_per_s"] > old["steady_windows_per_s"]
+                        ):
                             result["loader"][key] = numbers
+        print(
+            "  (steady: after the first epoch, CPU of this process and its workers; "
+            "start-up: to the first batch)"
+        )
         for key, numbers in result["loader"].items():
             if key == "source":
                 continue
             print(
-                f"  {key:15s}: {numbers['windows_per_s']:6.0f} windows/s "
-                f"({numbers['steady_windows_per_s']:6.0f} after the first batch), "
-                f"{numbers['cpu_ms_per_window']:.2f} CPU ms per window "
-                f"(= {1000 / numbers['cpu_ms_per_window']:.0f} windows/s per free core)"
+                f"  {key:20s}: steady {numbers['steady_windows_per_s']:6.0f} windows/s, "
+                f"{numbers['cpu_ms_per_window']:.3f} CPU ms per window; "
+                f"start-up {numbers['startup_s']:.2f} s ({numbers['startup_cpu_s']:.2f} CPU s); "
+                f"whole run {numbers['windows_per_s']:6.0f} windows/s"
             )
 
         torch.set_num_threads(threads)

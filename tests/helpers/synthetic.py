@@ -48,12 +48,15 @@ def _track_windows(
     return windows.astype(np.float16), starts
 
 
-def build_synthetic(folder: Path, *, n_tracks: int = 40, seed: int = 0) -> dict:
+def build_synthetic(
+    folder: Path, *, n_tracks: int = 40, seed: int = 0, compression: str = "none"
+) -> dict:
     """Two shard stores, their index and train-split stats.
 
     Track ``i`` has ``low`` when ``i % 2`` and ``high`` when ``(i // 2) % 2``; splits cycle
     train x3, valid, test (24 train / 8 valid / 8 test for 40 tracks); durations give 1 to 3
-    windows, the last often partly padding.
+    windows, the last often partly padding. ``compression``: the stores' (``"none"`` is the
+    default layout, read straight from the chunk files; others are read through Zarr).
 
     Returns
     -------
@@ -70,6 +73,7 @@ def build_synthetic(folder: Path, *, n_tracks: int = 40, seed: int = 0) -> dict:
             path=folder / f"{k:04d}.zarr",
             window_shape=(N_BINS, N_FRAMES),
             attrs={"features": SETTINGS.to_dict(), "dataset": "synthetic", "shard": f"{k:04d}"},
+            compression=compression,
         )
         for k in range(2)
     ]

@@ -202,3 +202,57 @@ def test_nonfinite_windows_flags_each_window() -> None:
         nonfinite_windows(windows.astype(np.float32)), [False, True, False, True]
     )
     assert nonfinite_windows(np.zeros((0, 3, 5), np.float16)).shape == (0,)
+
+
+@pytest.mark.parametrize(("compression", "windows_per_shard"), [("none", 0), ("lz4", 2)])
+def test_window_reader_reads_into_a_given_array(
+    tmp_path: Path, compression: str, windows_per_shard: int
+) -> None:
+    """read_into writes what read returns, whole windows and crops, in either layout."""
+    from pipeline.io.store import WindowReader
+
+    rng = np.random.default_rng(0)
+    windows = rng.normal(-40, 10, size=(3, 4, 6)).astype(np.float16)
+    path = tmp_path / "s.zarr"
+    writer = StoreWriter(
+        path=path,
+        window_shape=(4, 6),
+        attrs={},
+        compression=compression,
+        windows_per_shard=windows_per_shard,
+    )
+    writer.add(track_id="a", windows=windows, starts_s=np.zeros(3), duration_s=1.0)
+    writer.close()
+    reader = WindowReader(path)
+    assert reader.direct == (compression == "none")
+    batch = np.full((2, 4, 6), np.nan, dtype=np.float16)
+    reader.read_into(2, batch[1])
+    np.testing.assert_array_equal(batch[1], windows[2])
+    assert np.isnan(batch[0]).all()  # only the given row is written
+    crop = np.empty((4, 3), dtype=np.float16)
+    reader.read_into(1, crop, frames=slice(2, 5))
+    np.testing.assert_array_equal(crop, windows[1, :, 2:5])
+    with pytest.raises(IndexError):
+        reader.read_into(3, batch[0])
+
+
+def test_window_reader_read_into_names_a_chunk_of_the_wrong_size(tmp_path: Path) -> None:
+    from pipeline.io.store import WindowReader
+
+    windows = np.ones((2, 4, 6), dtype=np.float16)
+    path = tmp_path / "s.zarr"
+    writer = StoreWriter(path=path, window_shape=(4, 6), attrs={})
+    writer.add(track_id="a", windows=windows, starts_s=np.zeros(2), duration_s=1.0)
+    writer.close()
+    reader = WindowReader(path)
+    out = np.empty((4, 6), dtype=np.float16)
+    chunk = path / "windows" / "c" / "1" / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes() + b"\0\0")  # one value too many
+    with pytest.raises(PipelineError, match=r"windows/c/1/0/0.*not a window"):
+        reader.read_into(1, out)
+    chunk.write_bytes(chunk.read_bytes()[:10])  # truncated
+    with pytest.raises(PipelineError, match=r"windows/c/1/0/0.*5 values"):
+        reader.read_into(1, out)
+    chunk.unlink()  # never written: the fill value
+    reader.read_into(1, out)
+    np.testing.assert_array_equal(out, np.zeros((4, 6), dtype=np.float16))

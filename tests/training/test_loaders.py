@@ -18,6 +18,7 @@ from torch.utils.data import DataLoader
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.features.windows import audio_frames
 from pipeline.training.loaders import (
+    _RECEIVED,
     EpochShuffler,
     TrackSequenceDataset,
     WindowDataset,
@@ -25,8 +26,17 @@ from pipeline.training.loaders import (
     label_budget_summary,
     label_mask,
     select_tracks,
+    window_loader,
 )
-from tests.helpers.synthetic import FLOOR, N_BINS, N_FRAMES, SETTINGS, TAGS, WINDOW
+from tests.helpers.synthetic import (
+    FLOOR,
+    N_BINS,
+    N_FRAMES,
+    SETTINGS,
+    TAGS,
+    WINDOW,
+    build_synthetic,
+)
 
 
 def _raw_windows(data: dict, split: str) -> list[tuple[str, np.ndarray, float]]:
@@ -315,6 +325,122 @@ def test_raw_items_prepared_on_the_device_equal_normalised_items(
     for (_, y, m, _), (_, y2, m2) in zip(got, want, strict=True):
         assert torch.equal(y, y2) and torch.equal(m, m2)
     assert bool((n_audio < x.shape[-1]).any())  # end padding is exercised
+
+
+@pytest.mark.parametrize("crop", [None, 16])
+def test_window_loader_gives_the_batches_of_a_plain_loader_with_any_workers(
+    synthetic: dict, crop: int | None
+) -> None:
+    """Whole batches read in the workers (shared, reused buffers): the same items, order,
+    crops and numbers as PyTorch's item-by-item loader, with 0 or 2 workers, in every epoch,
+    also when the consumer keeps every batch (more than a worker's buffers)."""
+    common = {"index": synthetic["index"], "stats": synthetic["stats"], "tags": TAGS}
+    ds = WindowDataset(
+        **common, split="train", crop_frames=crop, train=crop is not None, raw=True, seed=5
+    )
+
+    def reference(epoch: int) -> list[list[torch.Tensor]]:
+        ds.set_epoch(epoch)
+        sampler = EpochShuffler(len(ds), seed=1)
+        sampler.set_epoch(epoch)
+        return list(DataLoader(ds, batch_size=2, sampler=sampler))
+
+    want = {epoch: reference(epoch) for epoch in (1, 2)}
+    assert len(want[1]) > 2 * (4 + 2)  # kept batches outnumber the buffers (prefetch 4, + 2)
+    for workers in (0, 2):
+        sampler = EpochShuffler(len(ds), seed=1)
+        loader = window_loader(ds, batch_size=2, num_workers=workers, sampler=sampler)
+        assert len(loader) == len(want[1])
+        for epoch, keep in ((1, True), (2, False), (1, False)):
+            ds.set_epoch(epoch)  # persistent workers must see the new epoch's crops
+            sampler.set_epoch(epoch)
+            kept, n = [], 0
+            for batch, expected_batch in zip(loader, want[epoch], strict=True):
+                assert batch[0].dtype == torch.float16 and batch[3].dtype == torch.int64
+                if keep:
+                    kept.append((batch, expected_batch))
+                else:  # compared, then dropped: its buffer goes back to the worker
+                    assert all(map(torch.equal, batch, expected_batch))
+                n += 1
+            assert n == len(want[epoch])
+            for batch, expected_batch in kept:  # never overwritten while kept
+                assert all(map(torch.equal, batch, expected_batch))
+        if workers:
+            pools = [
+                _RECEIVED[key] for key in _RECEIVED if key.split("-")[0] in _worker_pids(loader)
+            ]
+            assert len(pools) == 2
+            assert all(len(buffers) == 4 + 2 for _, buffers in pools)
+        del loader
+    prepared = ds.prepare(want[1][0][0], want[1][0][3])
+    plain = WindowDataset(**common, split="train", crop_frames=crop, train=crop is not None, seed=5)
+    plain.set_epoch(1)
+    items = EpochShuffler(len(ds), seed=1)
+    items.set_epoch(1)
+    first = list(items)[:2]
+    torch.testing.assert_close(prepared, torch.stack([plain[i][0] for i in first]), rtol=0, atol=0)
+
+
+def test_window_loader_reuses_the_buffers_of_dropped_batches(synthetic: dict) -> None:
+    ds = WindowDataset(
+        index=synthetic["index"],
+        stats=synthetic["stats"],
+        tags=TAGS,
+        split="train",
+        train=False,
+        raw=True,
+    )
+    assert len(ds) % 5 == 3  # a short last batch, written into a full batch's buffer
+    want = list(DataLoader(ds, batch_size=5))
+    loader = window_loader(ds, batch_size=5, num_workers=2, prefetch_factor=2)
+    addresses = []
+    for _ in range(3):  # 15 batches per worker, 4 buffers each
+        for batch, expected in zip(loader, want, strict=True):
+            assert all(torch.equal(a, b) for a, b in zip(batch, expected, strict=True))
+            addresses.append(batch[0].data_ptr())
+    pids = _worker_pids(loader)
+    pools = [buffers for key, (_, buffers) in _RECEIVED.items() if key.split("-")[0] in pids]
+    assert len(pools) == 2 and all(len(buffers) <= 4 for buffers in pools)
+    # every batch came in a pool buffer (none through PyTorch's transfer): buffers are reused
+    starts = {int(b.ctypes.data) for buffers in pools for b in buffers.values()}
+    assert set(addresses) <= starts, "a batch was not in a reused buffer"
+    del loader
+
+
+def test_window_loader_reads_other_store_layouts_through_zarr(
+    synthetic: dict, tmp_path: Path
+) -> None:
+    """Compressed stores (read through Zarr into the workers' buffers): the same batches."""
+    lz4 = build_synthetic(tmp_path / "lz4", compression="lz4")
+    common = {"stats": synthetic["stats"], "tags": TAGS, "split": "train", "raw": True}
+    common.update({"crop_frames": 16, "train": True, "seed": 2})
+    direct = WindowDataset(**common, index=synthetic["index"])
+    through_zarr = WindowDataset(**common, index=lz4["index"])
+    assert not through_zarr.reader(0).direct
+    want = list(window_loader(direct, batch_size=5, num_workers=0))
+    loader = window_loader(through_zarr, batch_size=5, num_workers=2)
+    for batch, expected in zip(loader, want, strict=True):
+        assert all(map(torch.equal, batch, expected))
+    del loader
+
+
+def test_window_loader_names_a_damaged_chunk(tmp_path: Path) -> None:
+    data = build_synthetic(tmp_path / "s")
+    ds = WindowDataset(
+        index=data["index"], stats=data["stats"], tags=TAGS, split="train", train=False, raw=True
+    )
+    row, store = int(ds.rows[3]), ds.stores[int(ds.item_store[3])]
+    chunk = Path(store) / "windows" / "c" / str(row) / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:-2])
+    # (In process: after an error in a worker, PyTorch takes 10 s to stop its workers.)
+    with pytest.raises(PipelineError, match=rf"c/{row}/0/0.*not a window"):
+        list(window_loader(ds, batch_size=4, num_workers=0))
+
+
+def _worker_pids(loader: DataLoader) -> set[str]:
+    """The process ids of a persistent-worker loader's workers, as strings."""
+    iterator = loader._iterator  # noqa: SLF001  (a test looks at the running workers)
+    return {str(w.pid) for w in iterator._workers}  # noqa: SLF001
 
 
 def test_window_reader_reads_what_zarr_reads(synthetic: dict, tmp_path: Path) -> None:

@@ -96,6 +96,22 @@ def _assert_same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor])
         assert torch.equal(a[key], b[key]), key
 
 
+@pytest.mark.parametrize("crop_frames", [None, 32])
+def test_two_loader_workers_train_exactly_as_one_process(
+    synthetic: dict, tmp_path: Path, crop_frames: int | None
+) -> None:
+    """Batches read in worker processes (shared, reused buffers): the same weights and
+    history as batches read in the training process."""
+    cfg = {"epochs": 2, "crop_frames": crop_frames, "eval_chunks": 3}
+    _train(synthetic, tmp_path / "in_process", **cfg, num_workers=0)
+    _train(synthetic, tmp_path / "workers", **cfg, num_workers=2)
+    _assert_same_weights(
+        _weights(tmp_path / "in_process" / "last.pt"), _weights(tmp_path / "workers" / "last.pt")
+    )
+    a, b = (pd.read_csv(tmp_path / run / "history.csv") for run in ("in_process", "workers"))
+    pd.testing.assert_frame_equal(a.drop(columns="seconds"), b.drop(columns="seconds"))
+
+
 def test_more_epochs_continue_where_the_last_run_ended(synthetic: dict, tmp_path: Path) -> None:
     # A constant learning rate, so that 2 + 2 epochs and 4 epochs follow the same schedule.
     cfg = {"crop_frames": 32, "eval_chunks": 3, "min_lr_fraction": 1.0, "warmup_epochs": 0.0}

@@ -2,7 +2,8 @@
 shard stores, the epoch-seeded sampler, and the label budget.
 
 - :class:`WindowDataset`: one item per stored window, ``(x, y, mask)``; whole windows, or
-  seeded random crops inside the frames that hold audio (training of short-chunk models).
+  seeded random crops inside the frames that hold audio (training of short-chunk models);
+  :func:`window_loader` batches it for training.
 - :class:`TrackSequenceDataset`: one item per track, its windows in order as a sequence of
   time-pooled frame vectors ``(x, y, mask)``; batch with :func:`collate_sequences`.
 
@@ -15,7 +16,14 @@ Feeding a GPU: with ``raw=True`` a :class:`WindowDataset` returns the stored flo
 and the number of frames that hold audio, so half as many bytes cross from the DataLoader
 workers (and to the device); :meth:`WindowDataset.prepare` then normalises and zeroes the
 padding on the training device, with the same float32 arithmetic (the same numbers) as the
-workers would have used.
+workers would have used. :func:`window_loader` (what training uses) reads whole batches:
+one call per batch in a worker (:meth:`WindowDataset.batch`), each window read from its
+chunk file straight into the batch array, which lives in one of the worker's shared-memory
+buffers that are reused once the main process has let go of the batch; only the buffer's
+place crosses the process boundary. PyTorch's own path (an item list collated into a new
+shared-memory tensor per batch, each tensor's file descriptor sent over a socket) cost
+about 1 ms of CPU per whole window with 2 workers, this one under 0.1 ms, read included (see
+``benchmarks/README.md``).
 
 End padding is neutralised: the frames of a short track's last window that hold no audio
 (stored at the floor value, e.g. -100 dB) are set to 0 after normalisation, the band mean.
@@ -45,6 +53,8 @@ import asyncio
 import hashlib
 import os
 import random
+import uuid
+import weakref
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -53,7 +63,14 @@ import numpy as np
 import pandas as pd
 import torch
 import zarr
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    Sampler,
+    SequentialSampler,
+    get_worker_info,
+)
 
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.features.index import split_tracks
@@ -75,6 +92,8 @@ except ImportError:  # pragma: no cover - another zarr layout: read one window a
 
 __all__ = [
     "WindowDataset",
+    "WindowBatches",
+    "window_loader",
     "TrackSequenceDataset",
     "EpochShuffler",
     "collate_sequences",
@@ -365,6 +384,7 @@ class _StoreDataset(Dataset):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_arrays"], state["_readers"], state["_device_stats"] = {}, {}, {}
+        state.pop("_pool", None)
         return state
 
 
@@ -470,40 +490,96 @@ class WindowDataset(_StoreDataset):
         return self.__getitems__([item])[0]
 
     def __getitems__(self, items: Sequence[int]) -> list[tuple[torch.Tensor, ...]]:
-        """A batch of items; the DataLoader calls this with a batch's indices.
+        """A batch as a list of items (what a DataLoader with ``batch_size`` calls).
 
-        Windows of the default store layout are read from their chunk files; others with one
-        batched request to Zarr (concurrent chunk reads).
+        :func:`window_loader` reads whole batches instead (:meth:`batch`).
         """
-        items = [int(i) for i in items]
+        batch = self.batch(items)
+        return [tuple(part[k] for part in batch) for k in range(len(items))]
+
+    def _read(self, items: Sequence[int], out: np.ndarray) -> np.ndarray:
+        """Read the windows (or crops) of ``items`` into ``out``; the audio frames of each.
+
+        Parameters
+        ----------
+        items : sequence of int, length n
+        out : np.ndarray, shape (>= n, n_bins, frames), float16
+
+        Returns
+        -------
+        np.ndarray of int64, shape (n,): leading frames of each that hold audio.
+        """
         starts = [self._crop_start(i) for i in items]
-        stop = self.n_frames if self.crop_frames is None or not self.train else None
-        crop = cast(int, self.crop_frames)  # used only when stop is None, i.e. when cropping
-        frames = [slice(a, stop if stop else a + crop) for a in starts]
+        width = out.shape[-1]
         readers = [self.reader(int(self.item_store[i])) for i in items]
         if all(r.direct for r in readers):
-            windows = [
-                r.read(int(self.rows[i]), f) for r, i, f in zip(readers, items, frames, strict=True)
-            ]
-        else:
+            for b, (reader, i, a) in enumerate(zip(readers, items, starts, strict=True)):
+                reader.read_into(int(self.rows[i]), out[b], frames=slice(a, a + width))
+        else:  # one batched request to Zarr (concurrent chunk reads)
             selections = [
-                (int(self.rows[i]), slice(None), f) for i, f in zip(items, frames, strict=True)
+                (int(self.rows[i]), slice(None), slice(a, a + width))
+                for i, a in zip(items, starts, strict=True)
             ]
             arrays = [self.array(int(self.item_store[i])) for i in items]
-            windows = _read_many(arrays, selections)  # each (n_bins, frames)
-        out: list[tuple[torch.Tensor, ...]] = []
-        for i, start, window in zip(items, starts, windows, strict=True):
-            n_audio = max(int(self.valid_frames[i]) - start, 0)
-            track = int(self.item_track[i])
-            y, mask = torch.from_numpy(self.labels[track]), torch.from_numpy(self.masks[track])
-            if self.raw:
-                x = torch.from_numpy(np.ascontiguousarray(window, dtype=np.float16))
-                out.append((x, y, mask, torch.tensor(n_audio, dtype=torch.int64)))
-                continue
-            x = self.normalise(window)  # (n_bins, frames)
-            x[:, n_audio:] = 0.0  # padding -> band mean
-            out.append((x, y, mask))
-        return out
+            for b, window in enumerate(_read_many(arrays, selections)):
+                out[b] = window
+        n_audio = self.valid_frames[np.asarray(items, dtype=np.int64)] - np.asarray(starts)
+        return np.maximum(n_audio, 0).astype(np.int64)
+
+    def batch(self, items: Sequence[int], *, buffers: int = 0) -> tuple[torch.Tensor, ...]:
+        """Items ``items`` as one batch, read straight into its array (no collation).
+
+        Returns
+        -------
+        tuple of Tensor
+            ``(x, y, mask)`` with ``x`` float32 (n, n_bins, frames), or with ``raw``
+            ``(x, y, mask, n_audio)``: ``x`` float16 as stored, ``n_audio`` int64 (n,).
+            ``y``, ``mask``: float32 (n, n_tags).
+
+        Parameters
+        ----------
+        items : sequence of int, length n
+        buffers : int
+            In a DataLoader worker (what :func:`window_loader` asks for): write a raw ``x``
+            into one of at most ``buffers`` reused shared-memory buffers of the worker
+            (:class:`_BatchPool`); only its place crosses to the main process, which
+            unpickles it as the tensors above. 0: a new array per batch.
+        """
+        items = [int(i) for i in items]
+        width = self.crop_frames if self.train and self.crop_frames is not None else self.n_frames
+        shape = (len(items), self.n_bins, width)
+        tracks = self.item_track[np.asarray(items, dtype=np.int64)]
+        y, mask = self.labels[tracks], self.masks[tracks]  # (n, n_tags) each, new arrays
+        pool = self._batch_pool(buffers) if self.raw and buffers > 0 else None
+        slot = pool.take(shape) if pool is not None else None
+        if slot is not None:
+            assert pool is not None
+            try:
+                n_audio = self._read(items, pool.buffer(slot))
+            except BaseException:
+                pool.release(slot)
+                raise
+            batch = _PooledBatch(pool, slot, len(items), y, mask, n_audio)
+            return cast(tuple[torch.Tensor, ...], batch)
+        x = np.empty(shape, dtype=np.float16)
+        n_audio = self._read(items, x)
+        y_t, mask_t = torch.from_numpy(y), torch.from_numpy(mask)
+        if self.raw:
+            return torch.from_numpy(x), y_t, mask_t, torch.from_numpy(n_audio)
+        out = self.normalise(x)  # (n, n_bins, frames) float32
+        for b in np.flatnonzero(n_audio < shape[-1]).tolist():
+            out[b, :, int(n_audio[b]) :] = 0.0  # padding -> band mean
+        return out, y_t, mask_t
+
+    def _batch_pool(self, size: int) -> _BatchPool | None:
+        """This worker process's pool of shared batch buffers (None outside a worker)."""
+        if get_worker_info() is None:
+            return None
+        pool = self.__dict__.get("_pool")
+        if pool is None or pool.pid != os.getpid():
+            pool = _BatchPool(size=size)
+            self._pool = pool
+        return cast(_BatchPool, pool)
 
     def prepare(
         self, x: torch.Tensor, n_audio: torch.Tensor, *, device: torch.device | str = "cpu"
@@ -549,6 +625,233 @@ def _read_many(arrays: Sequence[zarr.Array], selections: Sequence[tuple]) -> lis
         return cast(list[np.ndarray], list(await asyncio.gather(*reads)))
 
     return _zarr_sync(gather())
+
+
+# --------------------------------------------------------------------------------------------
+# Whole batches from worker processes
+# --------------------------------------------------------------------------------------------
+
+
+class _BatchPool:
+    """A DataLoader worker's shared-memory batch buffers, reused once they are released.
+
+    PyTorch sends each tensor a worker returns as a new shared-memory file: the worker
+    allocates and faults in a fresh 5.6 MB segment per batch of 16 whole windows, and the
+    main process receives a file descriptor over a socket per tensor and maps it again. Here
+    a worker writes each batch into one of its own buffers instead; a buffer crosses to the
+    main process once (with the first batch written into it), later batches send only
+    ``(pool key, slot)``. The main process marks a slot free (``flags[slot] = 0``) when the
+    last tensor viewing that batch is freed (:func:`_receive_batch`), so a batch the consumer
+    keeps is never overwritten; with no free slot and ``size`` buffers in use the worker
+    falls back to PyTorch's own transfer. Buffers are created when needed: as many as the
+    batches in flight plus those the consumer holds (``prefetch_factor + 2`` by default).
+
+    Parameters
+    ----------
+    size : int
+        Most buffers.
+    """
+
+    def __init__(self, *, size: int) -> None:
+        self.pid = os.getpid()
+        self.key = f"{self.pid}-{uuid.uuid4().hex}"
+        self.size = int(size)
+        self.flags = torch.zeros(self.size, dtype=torch.int32).share_memory_()
+        self._flags = self.flags.numpy()  # 1: written, not yet released by the main process
+        self.buffers: list[torch.Tensor] = []  # (batch, n_bins, frames) float16, shared
+        self.sent: list[bool] = []  # slot k has crossed to the main process
+        self.flags_sent = False
+
+    def take(self, shape: tuple[int, int, int]) -> int | None:
+        """A free slot holding at least ``shape`` (a new one if none), marked in use."""
+        for slot, buf in enumerate(self.buffers):
+            if self._flags[slot] == 0 and buf.shape[0] >= shape[0] and buf.shape[1:] == shape[1:]:
+                self._flags[slot] = 1
+                return slot
+        if len(self.buffers) >= self.size:
+            return None
+        self.buffers.append(torch.empty(shape, dtype=torch.float16).share_memory_())
+        self.sent.append(False)
+        self._flags[len(self.buffers) - 1] = 1
+        return len(self.buffers) - 1
+
+    def release(self, slot: int) -> None:
+        """Slot ``slot`` is free again (its batch was never sent)."""
+        self._flags[slot] = 0
+
+    def buffer(self, slot: int) -> np.ndarray:
+        """Slot ``slot`` as an array, shape (batch, n_bins, frames), float16."""
+        return self.buffers[slot].numpy()
+
+
+class _PooledBatch:
+    """A worker's batch in a pool slot; unpickled in the main process as tensors."""
+
+    def __init__(
+        self,
+        pool: _BatchPool,
+        slot: int,
+        n: int,
+        y: np.ndarray,
+        mask: np.ndarray,
+        n_audio: np.ndarray,
+    ) -> None:
+        self.pool, self.slot, self.n = pool, slot, n
+        self.y, self.mask, self.n_audio = y, mask, n_audio
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        pool = self.pool
+        flags = None if pool.flags_sent else pool.flags
+        buffer = None if pool.sent[self.slot] else pool.buffers[self.slot]
+        pool.flags_sent = True
+        pool.sent[self.slot] = True
+        args = (pool.key, self.slot, flags, buffer, self.n, self.y, self.mask, self.n_audio)
+        return _receive_batch, args
+
+
+#: Main process: pool key -> (release flags, {slot: buffer array}).
+_RECEIVED: dict[str, tuple[np.ndarray, dict[int, np.ndarray]]] = {}
+
+
+def _release(flags: np.ndarray, slot: int) -> None:
+    flags[slot] = 0
+
+
+def _forget_dead_pools() -> None:
+    """Drop the buffers of pools whose worker process has exited."""
+    for key in list(_RECEIVED):
+        try:
+            os.kill(int(key.split("-")[0]), 0)
+        except ProcessLookupError:
+            del _RECEIVED[key]
+        except (PermissionError, ValueError):
+            pass
+
+
+def _receive_batch(
+    key: str,
+    slot: int,
+    flags: torch.Tensor | None,
+    buffer: torch.Tensor | None,
+    n: int,
+    y: np.ndarray,
+    mask: np.ndarray,
+    n_audio: np.ndarray,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Main process: a pooled batch as ``(x, y, mask, n_audio)`` tensors.
+
+    ``x`` views the worker's shared buffer through a new numpy view that only this tensor's
+    storage holds: when the last tensor (or view) of ``x`` is freed, the view dies and the
+    slot is released for the worker to reuse.
+    """
+    pool = _RECEIVED.get(key)
+    if pool is None:
+        if flags is None:
+            raise PipelineError(f"batch pool {key!r}: a batch arrived before its pool")
+        _forget_dead_pools()
+        pool = _RECEIVED[key] = (flags.numpy(), {})
+    release_flags, buffers = pool
+    if buffer is not None:
+        buffers[slot] = buffer.numpy()
+    view = buffers[slot][:n]  # a new array object, owned by the tensor below only
+    finalizer = weakref.finalize(view, _release, release_flags, slot)
+    finalizer.atexit = False
+    x = torch.from_numpy(view)
+    return x, torch.from_numpy(y), torch.from_numpy(mask), torch.from_numpy(n_audio)
+
+
+class WindowBatches(Dataset):
+    """The batches of a :class:`WindowDataset`: item ``[i, j, ...]`` is the batch of those
+    items (:meth:`WindowDataset.batch`), read by one call in one worker.
+
+    Use with ``DataLoader(batch_size=None, sampler=BatchSampler(...))``: :func:`window_loader`.
+
+    Parameters
+    ----------
+    dataset : WindowDataset
+    buffers : int
+        Shared batch buffers per worker process (:meth:`WindowDataset.batch`).
+    """
+
+    def __init__(self, dataset: WindowDataset, *, buffers: int) -> None:
+        self.dataset = dataset
+        self.buffers = int(buffers)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, items: Sequence[int]) -> tuple[torch.Tensor, ...]:
+        return self.dataset.batch(items, buffers=self.buffers)
+
+
+def _as_is(batch: Any) -> Any:
+    """The collate function of :func:`window_loader`: batches are built by the dataset."""
+    return batch
+
+
+def window_loader(
+    dataset: WindowDataset,
+    *,
+    batch_size: int,
+    num_workers: int,
+    sampler: Sampler[int] | None = None,
+    drop_last: bool = False,
+    pin_memory: bool = False,
+    prefetch_factor: int = 4,
+    seed: int = 0,
+) -> DataLoader:
+    """A DataLoader of whole batches of ``dataset``, as training uses it.
+
+    Each batch is read by one call (:meth:`WindowDataset.batch`) straight into its array; with
+    workers (persistent, ``prefetch_factor`` batches each in flight), raw batches stay in
+    the workers' shared buffers (:class:`_BatchPool`). The batches are those of
+    ``DataLoader(dataset, batch_size=..., sampler=..., drop_last=...)``: the same items in
+    the same order, the same crops, whatever ``num_workers``.
+
+    Parameters
+    ----------
+    dataset : WindowDataset
+    batch_size : int
+    num_workers : int
+        Worker processes; 0 reads in the calling process.
+    sampler : Sampler of int, optional
+        The order of the items (e.g. :class:`EpochShuffler`); default: in order.
+    drop_last : bool
+        Drop a last, shorter batch.
+    pin_memory : bool
+        Copy batches into page-locked memory (for a CUDA device).
+    prefetch_factor : int
+        Batches in flight per worker.
+    seed : int
+        Seeds the workers' generators (:func:`seed_worker`); results do not depend on it.
+
+    Returns
+    -------
+    DataLoader
+        Yields ``dataset.batch`` tuples: with ``raw``, ``(x, y, mask, n_audio)``.
+    """
+    batches = BatchSampler(
+        sampler if sampler is not None else SequentialSampler(dataset),
+        batch_size=batch_size,
+        drop_last=drop_last,
+    )
+    workers: dict[str, Any] = {}
+    if num_workers > 0:
+        # Persistent workers: starting them costs more than a small epoch takes to load.
+        workers = {"prefetch_factor": prefetch_factor, "persistent_workers": True}
+    return DataLoader(
+        # Buffers per worker: its batches in flight, plus one being consumed and one more
+        # (the pin-memory thread's, or a batch a consumer keeps a step longer).
+        WindowBatches(dataset, buffers=prefetch_factor + 2),
+        batch_size=None,
+        sampler=batches,
+        num_workers=num_workers,
+        collate_fn=_as_is,
+        pin_memory=pin_memory,
+        worker_init_fn=seed_worker,
+        generator=torch.Generator().manual_seed(seed),
+        **workers,
+    )
 
 
 class TrackSequenceDataset(_StoreDataset):

@@ -60,6 +60,7 @@ from pipeline.training.loaders import (
     collate_sequences,
     label_budget_summary,
     seed_worker,
+    window_loader,
 )
 from pipeline.training.loop import Best, LoopState, cosine_schedule, fit, tensorboard_dir
 
@@ -112,7 +113,6 @@ def _make_data(
             tag_label_fraction=cfg.tag_label_fraction,
         )
         valid = TrackSequenceDataset(**common, **seq, split="valid", train=False)
-        collate = collate_sequences
     else:
         # raw: float16 windows cross from the workers; normalised on the device (prepare)
         train = WindowDataset(
@@ -125,28 +125,43 @@ def _make_data(
             raw=True,
         )
         valid = WindowDataset(**common, split="valid", train=False, raw=True)
-        collate = None
+    # The order of an epoch is a function of (seed, epoch) and the crops of (seed, epoch,
+    # item), so results do not depend on num_workers and a resumed run repeats them exactly.
+    # The loaders' generators only seed the workers' torch, numpy and random generators.
+    sampler = EpochShuffler(len(train), seed=cfg.seed)
+    # A last batch of one example breaks batch norm on pooled vectors; drop a short tail
+    # (a different one each epoch, as the order is shuffled) unless it is all there is.
+    drop_last = len(train) > cfg.batch_size and len(train) % cfg.batch_size == 1
+    train_loader: DataLoader
+    valid_loader: DataLoader
+    if isinstance(train, WindowDataset) and isinstance(valid, WindowDataset):
+        # Whole batches read in the workers, float16 in reused shared buffers (loaders.py);
+        # the same batches as a DataLoader over the items with this sampler.
+        batches: dict[str, Any] = {
+            "batch_size": cfg.batch_size,
+            "num_workers": cfg.num_workers,
+            "pin_memory": pin_memory,
+        }
+        train_loader = window_loader(
+            train, sampler=sampler, drop_last=drop_last, seed=cfg.seed, **batches
+        )
+        valid_loader = window_loader(valid, seed=cfg.seed + 1, **batches)
+        return _Data(train, valid, train_loader, valid_loader, sampler)
     loader_args: dict[str, Any] = {
         "batch_size": cfg.batch_size,
         "num_workers": cfg.num_workers,
         "worker_init_fn": seed_worker,
         "pin_memory": pin_memory,
-        "collate_fn": collate,
+        "collate_fn": collate_sequences,
     }
     if cfg.num_workers > 0:
         # Persistent workers: starting them costs more than a small epoch takes to load.
         loader_args.update(prefetch_factor=4, persistent_workers=True)
-    # The order of an epoch is a function of (seed, epoch) and the crops of (seed, epoch,
-    # item), so results do not depend on num_workers and a resumed run repeats them exactly.
-    # The loaders' generators only seed the workers' torch, numpy and random generators.
-    sampler = EpochShuffler(len(train), seed=cfg.seed)
     train_loader = DataLoader(
         train,
         sampler=sampler,
         generator=torch.Generator().manual_seed(cfg.seed),
-        # A last batch of one example breaks batch norm on pooled vectors; drop a short tail
-        # (a different one each epoch, as the order is shuffled) unless it is all there is.
-        drop_last=len(train) > cfg.batch_size and len(train) % cfg.batch_size == 1,
+        drop_last=drop_last,
         **loader_args,
     )
     valid_loader = DataLoader(
