@@ -52,6 +52,7 @@ from torch.utils.data import DataLoader
 
 from pipeline.features.settings import FeatureSettings
 from pipeline.io.files import read_json
+from pipeline.io.memory import keep_freed_memory
 from pipeline.io.store import StoreWriter
 from pipeline.models import build_model
 from pipeline.models.layers import count_parameters
@@ -279,7 +280,14 @@ def main() -> None:
     parser.add_argument(
         "--loader-windows", type=int, default=4800, help="windows per loader run (default 4800)"
     )
+    parser.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="keep glibc's default malloc thresholds (training jobs raise them: io.memory)",
+    )
     args = parser.parse_args()
+    if not args.default_malloc:
+        keep_freed_memory()  # as every rule script does (io.files.rule_errors)
     repeats = 2 if args.quick else 3
     result: dict = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
