@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.io.store import COMPRESSORS, FeatureStore, StoreWriter, nonfinite_windows
+from pipeline.io.store import (
+    COMPRESSORS,
+    FeatureStore,
+    StoreWriter,
+    chunk_file,
+    nonfinite_windows,
+    raw_chunk_layout,
+)
 
 SHAPE = (8, 12)  # (n_bins, n_frames): small windows
 
@@ -256,3 +263,27 @@ def test_window_reader_read_into_names_a_chunk_of_the_wrong_size(tmp_path: Path)
     chunk.unlink()  # never written: the fill value
     reader.read_into(1, out)
     np.testing.assert_array_equal(out, np.zeros((4, 6), dtype=np.float16))
+
+
+def test_default_layout_writes_every_window_as_its_raw_chunk_file(tmp_path: Path) -> None:
+    """Default layout: each window is written as its own chunk file of raw little-endian
+    float16 (an all-zero window too, which Zarr itself would leave unwritten), and Zarr reads
+    the store back."""
+    tracks = _tracks([2, 3])
+    tracks[1]["windows"][1] = 0.0
+    path = tmp_path / "s.zarr"
+    _write(path, tracks)
+    windows = np.concatenate([t["windows"] for t in tracks]).astype(np.float16)
+    store = FeatureStore(path)
+    assert raw_chunk_layout(store.windows)
+    for row, window in enumerate(windows):
+        raw = chunk_file(path / "windows", row).read_bytes()
+        assert raw == window.astype("<f2").tobytes()
+    np.testing.assert_array_equal(store.windows[:], windows)
+    assert not raw_chunk_layout(FeatureStore(_compressed(tmp_path, tracks)).windows)
+
+
+def _compressed(tmp_path: Path, tracks: list[dict]) -> Path:
+    path = tmp_path / "lz4.zarr"
+    _write(path, tracks, compression="lz4")
+    return path

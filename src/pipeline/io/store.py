@@ -42,6 +42,7 @@ __all__ = [
     "COMPRESSORS",
     "nonfinite_windows",
     "raw_chunk_layout",
+    "chunk_file",
 ]
 
 #: Compression choices for the windows array (log-mel barely compresses; see DATA.md).
