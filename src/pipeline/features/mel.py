@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-__all__ = ["mel_filterbank"]
+__all__ = ["mel_edges", "mel_filterbank"]
 
 
 def _hz_to_mel(f: np.ndarray | float, *, htk: bool) -> np.ndarray:
@@ -36,6 +36,23 @@ def _mel_to_hz(m: np.ndarray, *, htk: bool) -> np.ndarray:
     logstep = math.log(6.4) / 27.0
     min_log_mel = min_log_hz / f_sp
     return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+def mel_edges(*, n_mels: int, fmin: float, fmax: float, htk: bool = False) -> np.ndarray:
+    """The filters' edges in Hz: ``n_mels + 2`` points evenly spaced on the mel scale from
+    ``fmin`` to ``fmax`` (``librosa.mel_frequencies``); filter ``i`` rises from edge ``i``,
+    peaks at edge ``i + 1`` and falls to zero at edge ``i + 2``.
+
+    Returns
+    -------
+    np.ndarray, shape (n_mels + 2,), float64
+    """
+    mels = np.linspace(
+        float(_hz_to_mel(np.float64(fmin), htk=htk)),
+        float(_hz_to_mel(np.float64(fmax), htk=htk)),
+        n_mels + 2,
+    )
+    return _mel_to_hz(mels, htk=htk)
 
 
 def mel_filterbank(
@@ -67,12 +84,7 @@ def mel_filterbank(
     """
     fmax = sample_rate / 2 if fmax is None else fmax
     fftfreqs = np.fft.rfftfreq(n_fft, d=1.0 / sample_rate)
-    mels = np.linspace(
-        float(_hz_to_mel(np.float64(fmin), htk=htk)),
-        float(_hz_to_mel(np.float64(fmax), htk=htk)),
-        n_mels + 2,
-    )
-    mel_f = _mel_to_hz(mels, htk=htk)
+    mel_f = mel_edges(n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk)
     fdiff = np.diff(mel_f)
     ramps = np.subtract.outer(mel_f, fftfreqs)
     lower = -ramps[:-2] / fdiff[:-1, None]

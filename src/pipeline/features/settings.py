@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 
 from pipeline.errors import ConfigError
-from pipeline.features.mel import mel_filterbank
+from pipeline.features.mel import mel_edges, mel_filterbank
 from pipeline.io.audio import WindowSettings
 
 __all__ = [
@@ -402,23 +402,6 @@ def _finite(value: Any) -> bool:
 _MAX_N_FFT = 2**20
 
 
-def _mel_edges(*, n_mels: int, fmin: float, fmax: float, htk: bool) -> np.ndarray:
-    """The ``n_mels + 2`` filter edges in Hz, as ``librosa.mel_frequencies`` computes them."""
-    if htk:
-        low, high = (2595.0 * np.log10(1.0 + f / 700.0) for f in (fmin, fmax))
-        return np.asarray(700.0 * (10.0 ** (np.linspace(low, high, n_mels + 2) / 2595.0) - 1.0))
-    f_sp, min_log_hz, logstep = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
-    min_log_mel = min_log_hz / f_sp
-
-    def to_mel(f: float) -> float:
-        return float(f / f_sp if f < min_log_hz else min_log_mel + np.log(f / min_log_hz) / logstep)
-
-    mels = np.linspace(to_mel(fmin), to_mel(fmax), n_mels + 2)
-    return np.where(
-        mels >= min_log_mel, min_log_hz * np.exp(logstep * (mels - min_log_mel)), f_sp * mels
-    )
-
-
 def _filter_status(
     *, sample_rate: int, n_fft: np.ndarray, edges: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -426,8 +409,8 @@ def _filter_status(
 
     Filter ``i`` of librosa's filterbank is non-zero exactly at the bins strictly between
     ``edges[i]`` and ``edges[i + 2]``. The test here keeps a margin far above the rounding
-    differences between :func:`_mel_edges` and librosa, so "sure" answers are librosa's;
-    a bin within the margin of an edge leaves a filter in neither set.
+    differences between :func:`~pipeline.features.mel.mel_edges` and librosa, so "sure"
+    answers are librosa's; a bin within the margin of an edge leaves a filter in neither set.
 
     Parameters
     ----------
@@ -505,7 +488,7 @@ def empty_mel_filters(
         Empty filters, 0 to ``n_mels``; each is a band that is always at the floor value.
     """
     fmax = sample_rate / 2 if fmax is None else fmax
-    edges = _mel_edges(n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk)
+    edges = mel_edges(n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk)
     filled, empty = _filter_status(sample_rate=sample_rate, n_fft=np.array([n_fft]), edges=edges)
     if bool(np.all(filled | empty)):
         return int(np.count_nonzero(empty))
@@ -524,7 +507,7 @@ def _smallest_n_fft(
     *, sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool, norm: Any
 ) -> int | None:
     """The smallest n_fft above ``n_fft`` whose filterbank has no empty filter, or None."""
-    edges = _mel_edges(n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk)
+    edges = mel_edges(n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk)
     block = 4096
     for start in range(n_fft + 1, _MAX_N_FFT + 1, block):
         candidates = np.arange(start, min(start + block, _MAX_N_FFT + 1))

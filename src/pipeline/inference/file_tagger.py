@@ -170,6 +170,13 @@ class FileTagger:
         # No file check here: expected_windows and the decoder (iter_windows) each check the
         # path with stat_file before anything opens it, so a named pipe never blocks.
         info = DecodeInfo(path=str(path))
+        with one_blas_thread():  # BLAS threads would contend with torch's for the cores
+            result = self._tag(path, info=info, t0=t0)
+        result.check_finite()
+        return result
+
+    def _tag(self, path: Path, *, info: DecodeInfo, t0: float) -> TagResult:
+        """The body of :meth:`tag`: decode, features, model, aggregation."""
         aggregator = SONG_AGGREGATORS[aggregator_key(self.tagger)](
             self.tagger,
             expected_windows=expected_windows(path=path, settings=self.window),
@@ -182,8 +189,7 @@ class FileTagger:
         row = 0
         duration_s = 0.0
         for batch_starts, audio, last in self._batches(path, info):
-            with one_blas_thread():  # torch's threads would contend with BLAS's
-                windows = self._features(audio, path=path)
+            windows = self._features(audio, path=path)
             # The store keeps durations as float32: use the same value for the last window.
             duration_s = float(np.float32(info.duration_s))
             valid = self._valid(batch_starts, duration_s=duration_s if last else None)
@@ -241,7 +247,6 @@ class FileTagger:
             chunk_window=None if taggram is None else taggram.window,
             chunk_s=None if taggram is None else taggram.chunk_s,
         )
-        result.check_finite()
         return result
 
     def _reread(
