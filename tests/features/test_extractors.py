@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import librosa
 import numpy as np
 import pytest
@@ -221,3 +223,46 @@ def test_feature_job_imports_neither_torch_nor_librosa() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_feature_job_runs_without_pandas(tmp_path: Path) -> None:
+    """Reading the shard list and writing the failure table import no pandas (0.4 s).
+
+    PyArrow imports pandas lazily when ``pa.array``/``pa.table``/``pq.read_table`` meet
+    Python objects; the job, run on a good and a bad file, must not get there.
+    """
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import soundfile as sf
+
+    sr = 16000
+    t = np.arange(sr * 30) / sr  # one 29.1 s window
+    sf.write(tmp_path / "good.wav", (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), sr)
+    (tmp_path / "bad.mp3").write_bytes(b"not audio at all" * 100)
+    pq.write_table(
+        pa.table(
+            {
+                "track_id": ["good", "bad"],
+                "path": [str(tmp_path / "good.wav"), str(tmp_path / "bad.mp3")],
+            }
+        ),
+        tmp_path / "tracks.parquet",
+    )
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from pipeline.features.extract import extract_shard, read_tracks\n"
+        "from pipeline.features.settings import FeatureSettings\n"
+        f"d = Path({str(tmp_path)!r})\n"
+        "s = FeatureSettings(name='logmel')\n"
+        "n = extract_shard(tracks=read_tracks(d / 'tracks.parquet'), settings=s,\n"
+        "    store_path=d / 's.zarr', failed_path=d / 'f.parquet', threads=2)\n"
+        "print(n['n_stored'], n['n_failed'], 'pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "1", "False"]
+    failed = pq.ParquetFile(tmp_path / "f.parquet").read().to_pylist()
+    assert [(r["track_id"], r["level"]) for r in failed] == [("bad", "error")]

@@ -30,3 +30,17 @@ def test_empty_table_has_the_columns(tmp_path: Path) -> None:
     write_failures(tmp_path / "f.parquet", [])
     table = pd.read_parquet(tmp_path / "f.parquet")
     assert list(table.columns) == FAILURE_COLUMNS and len(table) == 0
+
+
+def test_non_ascii_and_undecodable_names_are_valid_utf8(tmp_path: Path) -> None:
+    """A path that is not UTF-8 (a lone surrogate from ``os.fsdecode``) is written escaped."""
+    rows: list[dict[str, str]] = [
+        {"track_id": "é", "path": "/m/caf\udce9.mp3", "stage": "decode", "level": "error"},
+        {"track_id": "", "path": "/m/日本.mp3", "stage": "store", "level": "error", "error": ""},
+    ]
+    rows[0]["error"] = "ü"
+    write_failures(tmp_path / "f.parquet", rows)
+    table = pd.read_parquet(tmp_path / "f.parquet").to_dict("records")
+    assert [r["path"] for r in table] == ["/m/caf\\udce9.mp3", "/m/日本.mp3"]
+    assert [r["track_id"] for r in table] == ["é", ""]
+    assert [r["error"] for r in table] == ["ü", ""]
