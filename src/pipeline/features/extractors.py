@@ -200,16 +200,17 @@ class Extractor:
         block = min(_FRAMES_PER_BLOCK, n_frames)
         tapered = np.empty((block, s.n_fft), dtype=np.float32)
         power = np.empty((block, s.n_fft // 2 + 1), dtype=np.float32)
-        square = np.empty_like(power)
         for k in range(n):
             for lo in range(0, n_frames, block):
                 hi = min(lo + block, n_frames)
                 m = hi - lo
                 np.multiply(frames[k, lo:hi], self._stft_window, out=tapered[:m])
                 spec = scipy.fft.rfft(tapered[:m], axis=-1)  # complex64
-                np.multiply(spec.real, spec.real, out=power[:m])
-                np.multiply(spec.imag, spec.imag, out=square[:m])
-                power[:m] += square[:m]  # |X|^2, (frames, bins)
+                # |X|^2 = re^2 + im^2 with the same roundings as on .real/.imag, but the
+                # squares are one contiguous pass over the spectrum's own memory
+                parts = spec.view(np.float32)  # (frames, 2 * bins): re, im interleaved
+                np.multiply(parts, parts, out=parts)
+                np.add(parts[:, 0::2], parts[:, 1::2], out=power[:m])  # (frames, bins)
                 for g0, g1, b0, b1, weights in self._mel_groups:  # (bands, frames) directly
                     if b1 > b0:
                         np.matmul(weights, power[:m, b0:b1].T, out=mel[k, g0:g1, lo:hi])
