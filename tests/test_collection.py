@@ -60,9 +60,10 @@ def file_tagger() -> FileTagger:
 
 def test_list_folder_finds_audio_recursively(folder: Path) -> None:
     tracks = list_folder(root=folder)
-    assert list(tracks.columns) == ["track_id", "path"]
+    assert list(tracks.columns) == ["track_id", "path", "path_os"]
     assert list(tracks["track_id"]) == ["a.wav", "b/broken.mp3", "b/c/THREE.WAV", "b/two.flac"]
     assert list(tracks["path"]) == [str(folder / t) for t in tracks["track_id"]]
+    assert list(tracks["path_os"]) == [os.fsencode(p) for p in tracks["path"]]
     flac = list_folder(root=str(folder), patterns=["*.FLAC"])  # patterns in any case
     assert list(flac["track_id"]) == ["b/two.flac"]
 
@@ -71,6 +72,31 @@ def test_default_patterns_are_the_schema_default() -> None:
     schema = SCHEMA["$defs"]["collection"]["properties"]
     assert list(AUDIO_PATTERNS) == schema["patterns"]["default"]
     assert {"*.m4a", "*.wma", "*.aac"} <= set(AUDIO_PATTERNS)  # FFmpeg decodes them
+
+
+def test_a_file_name_that_is_not_utf8_is_listed_sharded_and_tagged(
+    file_tagger: FileTagger, tmp_path: Path
+) -> None:
+    """An old collection with Latin-1 names: the listing is valid Parquet (UTF-8 text plus
+    the name's bytes), the file is opened by its real name and tagged, and its rows show the
+    bad byte as an escape."""
+    root = tmp_path / "music"
+    plain = write_audio(root / "plain.flac", duration_s=1.3)
+    latin = Path(os.fsdecode(os.fsencode(root) + b"/caf\xe9.flac"))
+    os.rename(write_audio(tmp_path / "latin.flac", duration_s=2.2, freq_hz=300.0), latin)
+    listing = tmp_path / "tracks.parquet"
+    list_folder(root=root).to_parquet(listing, index=False)  # the list_collection rule
+    tracks = shard_tracks(pd.read_parquet(listing), shard=0, n_shards=1)
+    assert list(tracks["track_id"]) == ["caf\\udce9.flac", "plain.flac"]
+    assert tracks["path_os"].iloc[0] == os.fsencode(latin)
+    table, failures = tag_files(tracks=tracks, file_tagger=file_tagger, top=1)
+    assert failures.empty
+    frame = table.to_pandas()
+    assert list(frame["path"]) == [f"{root}/caf\\udce9.flac", str(plain)]
+    np.testing.assert_allclose(frame["duration_s"], [2.2, 1.3], atol=1e-3)
+    want = file_tagger.tag(latin).song_probs
+    np.testing.assert_allclose([frame[t].iloc[0] for t in TAGS], want, atol=1e-6)
+    pq.write_table(table, tmp_path / "shard.parquet")  # what tag_collection_shard writes
 
 
 def test_list_folder_errors(folder: Path) -> None:

@@ -10,7 +10,8 @@ The table (one row per tagged file):
 
 =================  ===========================================================================
 ``track_id``       the file's path relative to the folder, or the dataset's track id
-``path``           the file
+``path``           the file (a name that is not UTF-8 on disk: its bad bytes as ``\\udcXX``
+                   escapes, :func:`pipeline.errors.utf8_safe`)
 ``duration_s``     decoded seconds
 ``n_windows``      windows it was cut into
 ``top_tags``       the ``top`` most probable tags, most probable first
@@ -19,12 +20,15 @@ The table (one row per tagged file):
 =================  ===========================================================================
 
 Files that cannot be tagged (missing, empty, not audio, too short) go to a failure table
-(``track_id, path, error``) and the others are still tagged.
+(``track_id, path, error``) and the others are still tagged. A folder's listing also keeps
+each file's name as the operating system's bytes (``path_os``, binary), so a file whose name
+is not valid UTF-8 (Parquet strings are) is still opened and tagged.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.datasets.manifest import assign_shards
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import ConfigError, PipelineError, utf8_safe
 from pipeline.inference.file_tagger import FileTagger
 from pipeline.io.progress import Progress
 from pipeline.retrieval.similarity import index_metadata, write_with_metadata
@@ -76,7 +80,9 @@ def list_folder(*, root: str | Path, patterns: Sequence[str] = AUDIO_PATTERNS) -
     Returns
     -------
     pd.DataFrame
-        ``track_id`` (path relative to ``root``, with ``/``) and ``path``.
+        ``track_id`` (path relative to ``root``, with ``/``) and ``path``, both UTF-8
+        (:func:`pipeline.errors.utf8_safe`), and ``path_os``, the path as bytes (what
+        :func:`tag_files` opens: a name that is not UTF-8 is kept as it is on disk).
 
     Raises
     ------
@@ -98,8 +104,9 @@ def list_folder(*, root: str | Path, patterns: Sequence[str] = AUDIO_PATTERNS) -
         raise ConfigError(f"collection root {str(folder)!r}: no file matches {list(patterns)}")
     return pd.DataFrame(
         {
-            "track_id": [p.relative_to(folder).as_posix() for p in files],
-            "path": [str(p) for p in files],
+            "track_id": [utf8_safe(p.relative_to(folder).as_posix()) for p in files],
+            "path": [utf8_safe(p) for p in files],
+            "path_os": [os.fsencode(p) for p in files],
         }
     )
 
@@ -110,13 +117,13 @@ def shard_tracks(tracks: pd.DataFrame, *, shard: int, n_shards: int) -> pd.DataF
     Parameters
     ----------
     tracks : pd.DataFrame
-        With ``track_id`` and ``path``.
+        With ``track_id`` and ``path`` (and ``path_os`` from :func:`list_folder`).
     shard, n_shards : int
 
     Returns
     -------
     pd.DataFrame
-        The shard's rows (``track_id``, ``path``), in input order.
+        The shard's rows (``track_id``, ``path``, ``path_os`` when given), in input order.
     """
     missing = sorted({"track_id", "path"} - set(tracks))
     if missing:
@@ -125,7 +132,8 @@ def shard_tracks(tracks: pd.DataFrame, *, shard: int, n_shards: int) -> pd.DataF
         raise ConfigError(f"shard {shard} is not in 0..{n_shards - 1}")
     ids = tracks["track_id"].astype(str)
     keep = assign_shards(ids, n_shards=n_shards) == shard
-    return tracks.loc[keep, ["track_id", "path"]].reset_index(drop=True)
+    columns = ["track_id", "path", *(["path_os"] if "path_os" in tracks else [])]
+    return tracks.loc[keep, columns].reset_index(drop=True)
 
 
 def _table(
@@ -164,7 +172,7 @@ def tag_files(
     Parameters
     ----------
     tracks : pd.DataFrame
-        ``track_id`` and ``path``.
+        ``track_id`` and ``path``; with ``path_os`` (bytes), that is the file opened.
     file_tagger : FileTagger
         Built with ``embed=True`` for an ``embedding`` column.
     top : int
@@ -191,12 +199,13 @@ def tag_files(
     embeddings: list[np.ndarray] = []
     failures: list[dict] = []
     progress = Progress(total=len(tracks), name="tag", unit="files", logger=log)
-    for track_id, path in zip(tracks["track_id"], tracks["path"], strict=True):
+    names = tracks["path_os"] if "path_os" in tracks else tracks["path"]
+    for track_id, path, name in zip(tracks["track_id"], tracks["path"], names, strict=True):
         try:
-            result = file_tagger.tag(path)
+            result = file_tagger.tag(os.fsdecode(name))
         except PipelineError as exc:  # AudioError included: record it, go on
             log.warning("%s: %s", path, exc)
-            failures.append({"track_id": str(track_id), "path": str(path), "error": str(exc)})
+            failures.append({"track_id": str(track_id), "path": str(path), "error": utf8_safe(exc)})
             progress.advance()
             continue
         progress.advance(audio_s=float(result.duration_s))

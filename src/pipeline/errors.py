@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-__all__ = ["PipelineError", "ConfigError", "AudioError", "check_int", "printable"]
+__all__ = ["PipelineError", "ConfigError", "AudioError", "check_int", "printable", "utf8_safe"]
 
 
 class PipelineError(Exception):
@@ -26,6 +26,27 @@ def check_int(
     """Raise ``error`` naming ``key`` unless ``value`` is an integer (not a bool) >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
         raise error(f"{key}: {value!r} must be an integer >= {minimum}")
+
+
+def utf8_safe(text: object) -> str:
+    """``str(text)`` that UTF-8 can encode: each lone surrogate becomes its ``\\udcXX`` escape.
+
+    Use it for text written to a file format that holds UTF-8 (Parquet and Arrow strings,
+    CSV, JSON for other tools): a file name that is not valid UTF-8 on disk reaches Python
+    with its bad bytes as lone surrogates (``os.fsdecode``), which no UTF-8 writer accepts.
+    Valid text, control characters included, is unchanged (compare :func:`printable`).
+
+    Examples
+    --------
+    >>> utf8_safe(b"caf\\xe9.mp3".decode("utf-8", "surrogateescape")), utf8_safe("café")
+    ('caf\\\\udce9.mp3', 'café')
+    """
+    text = str(text)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def printable(text: object) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 
@@ -307,6 +308,13 @@ def test_control_characters_are_escaped_in_printed_output(
     records = [json.loads(line) for line in lines]
     assert [r["path"] for r in records] == [str(evil), str(undecodable), str(missing)]
     assert records[0]["ok"] is True and records[2]["ok"] is False
+    assert records[1]["ok"] is True  # a name that is not UTF-8 is opened by its bytes
+
+    embeddings = tmp_path / "emb.parquet"  # Parquet holds UTF-8 only: the name escaped
+    out = run_pipeline(*base, str(checkpoints["fcn"]), "--embeddings", str(embeddings))
+    assert out.returncode == EXIT_FAILED_FILES and "Traceback" not in out.stderr
+    paths = set(pq.read_table(embeddings, columns=["path"]).column("path").to_pylist())
+    assert paths == {str(evil), str(tmp_path / "bad\\udcff.flac")}
 
 
 def _no_constant(name: str) -> None:

@@ -226,6 +226,10 @@ def test_collection_listing_changes_with_the_folder(tmp_path: Path) -> None:
     assert touched["files"] != first["files"]
     (tmp_path / "music" / "two.wav").write_bytes(b"")
     assert inputs.collection_listing(entry)["files"] != touched["files"]
+    two = inputs.collection_listing(entry)["files"]
+    # a name that is not UTF-8 (Latin-1 "é") is hashed as its bytes, not a crash of the DAG
+    (tmp_path / "music" / os.fsdecode(b"caf\xe9.wav")).write_bytes(b"")
+    assert inputs.collection_listing(entry)["files"] not in (two, touched["files"])
     assert inputs.collection_listing({"dataset": "demo", "model": "m"}) == {"dataset": "demo"}
 
 

@@ -631,3 +631,23 @@ def test_truncated_mp3_is_not_silently_shortened(tmp_path: Path) -> None:
         return
     assert info.duration_s < 3.0  # the loss is real ...
     assert info.warnings, "... and must be reported"
+
+
+def test_file_names_that_are_not_utf8_decode_with_both_decoders(tmp_path: Path) -> None:
+    """A name in Latin-1 (``os.fsdecode`` gives lone surrogates) reaches libsndfile as bytes
+    and FFmpeg as an open file: the audio is that of the same file under a plain name."""
+    settings = WindowSettings(length_s=1.0, hop_s=1.0, min_tail_s=0.3)
+    plain = write_audio(tmp_path / "plain.flac", duration_s=2.0)
+    latin = Path(os.fsdecode(os.fsencode(tmp_path) + b"/caf\xe9.flac"))
+    os.link(plain, latin)
+    m4a = aac_m4a(tmp_path)
+    latin_m4a = Path(os.fsdecode(os.fsencode(tmp_path) + b"/\xe9t\xe9.m4a"))
+    os.link(m4a, latin_m4a)
+    for original, renamed, decoder in ((plain, latin, "libsndfile"), (m4a, latin_m4a, "ffmpeg")):
+        want = list(iter_windows(path=original, settings=settings))
+        info = DecodeInfo(path=str(renamed))
+        got = list(iter_windows(path=renamed, settings=settings, info=info))
+        assert info.decoder == decoder and len(got) == len(want) >= 1
+        for (s0, x), (s1, y) in zip(got, want, strict=True):
+            assert s0 == s1
+            np.testing.assert_array_equal(x, y)

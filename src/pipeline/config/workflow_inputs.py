@@ -328,7 +328,10 @@ def collection_listing(entry: Mapping[str, Any]) -> dict[str, Any]:
     digest = hashlib.blake2b(digest_size=16)
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         stat = path.stat()
-        digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+        # surrogateescape: a file name that is not UTF-8 hashes as its bytes
+        digest.update(
+            f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode(errors="surrogateescape")
+        )
     return {"root": str(root), "patterns": entry["patterns"], "files": digest.hexdigest()}
 
 

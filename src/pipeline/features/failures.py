@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import utf8_safe
+
 __all__ = ["FAILURE_COLUMNS", "write_failures"]
 
 #: Columns of a failure table (a feature set's merged table adds ``shard``).
@@ -40,13 +42,12 @@ def write_failures(path: Path, failures: Sequence[Mapping[str, object]]) -> None
 def _string_array(values: Sequence[str]) -> Any:
     """A ``pyarrow.StringArray`` built from its offset and data buffers (no pandas import).
 
-    A character UTF-8 cannot encode (a lone surrogate, from a file name that is not UTF-8)
-    is written as its backslash escape, so the column is always valid UTF-8.
+    A file name that is not UTF-8 is written escaped (:func:`pipeline.errors.utf8_safe`).
     """
     import numpy as np
     import pyarrow as pa
 
-    encoded = [v.encode("utf-8", "backslashreplace") for v in values]
+    encoded = [utf8_safe(v).encode("utf-8") for v in values]
     offsets = np.zeros(len(encoded) + 1, dtype=np.int32)  # a failure table is far below 2 GB
     np.cumsum([len(e) for e in encoded], out=offsets[1:])
     return pa.StringArray.from_buffers(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.errors import ConfigError, PipelineError
+from pipeline.errors import ConfigError, PipelineError, utf8_safe
 from pipeline.inference.streaming import TagResult
 
 __all__ = ["EMBEDDING_WRITERS", "write_embeddings"]
@@ -73,7 +73,7 @@ def _write_parquet(results: Sequence[TagResult], path: Path) -> None:
     values = np.stack(rows).reshape(-1) if rows else np.zeros(0, np.float32)
     table = pa.table(
         {
-            "path": pa.array(paths, pa.string()),
+            "path": pa.array([utf8_safe(p) for p in paths], pa.string()),  # UTF-8 only
             "level": pa.array(levels, pa.string()),
             "window": pa.array(positions, pa.int32()),
             "start_s": pa.array(starts, pa.float64()),

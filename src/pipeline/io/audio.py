@@ -37,7 +37,7 @@ from collections.abc import Generator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import numpy as np
 import soundfile as sf
@@ -178,6 +178,18 @@ def downmix(block: np.ndarray) -> np.ndarray:
     return block @ np.full(n_channels, 1.0 / n_channels, dtype=np.float32)
 
 
+def _os_name(path: Path) -> str | bytes:
+    """The file name to hand to a C decoder: the string, or, for a name that is not valid
+    UTF-8 on disk (``os.fsdecode`` turned its bytes into lone surrogates, which cannot be
+    encoded), the bytes themselves."""
+    name = str(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(name)
+    return name
+
+
 def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
     """What changes when a file is rewritten or replaced: device, inode, size, mtime."""
     return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
@@ -240,9 +252,15 @@ class _Fallback:
         import av  # lazy: only files libsndfile refuses need FFmpeg
 
         self._av = av
+        name = _os_name(path)
+        # PyAV takes no bytes name: a name that is not UTF-8 is read through a file object
+        self._file: BinaryIO | None = open(name, "rb") if isinstance(name, bytes) else None  # noqa: SIM115 - closed by close()
         try:
-            self._container: av.container.InputContainer = av.open(str(path), mode="r")
+            self._container: av.container.InputContainer = av.open(
+                self._file if self._file is not None else name, mode="r"
+            )
         except (av.FFmpegError, OSError, ValueError) as exc:
+            self._close_file()
             raise AudioError(f"{_detail(exc)}") from exc
         container = f"the {self._container.format.name!r} container"
         streams = self._container.streams.audio
@@ -255,7 +273,7 @@ class _Fallback:
         elif streams[0].sample_rate <= 0 or streams[0].channels <= 0:
             problem = f"{container}'s audio stream declares no sample rate or channels"
         if problem:
-            self._container.close()
+            self.close()
             raise AudioError(problem)
         stream = streams[0]
         #: What FFmpeg found, e.g. ``"'aac' audio in the 'mov,mp4,m4a,3gp,3g2,mj2' container"``.
@@ -334,6 +352,12 @@ class _Fallback:
 
     def close(self) -> None:
         self._container.close()
+        self._close_file()
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 class _Decoder:
@@ -346,7 +370,7 @@ class _Decoder:
         self.fallback_reason = ""
         self._sf: sf.SoundFile | None = None
         try:
-            self._sf = sf.SoundFile(path)
+            self._sf = sf.SoundFile(_os_name(path))
         except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
             reason = _detail(exc)
             try:
