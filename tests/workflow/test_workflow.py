@@ -156,6 +156,10 @@ def _write_tiny_dataset(root: Path) -> list[tuple[str, str, str]]:
     (data / "corrupt.flac").write_bytes(b"fLaC" + bytes(range(256)) * 20)
     (data / "empty.wav").write_bytes(b"")
     (data / "text.mp3").write_text("this is not audio at all\n" * 200)
+    # an old collection's Latin-1 name (not in the dataset's table; the folder collection
+    # lists it): not valid UTF-8, so Python sees a lone surrogate
+    latin = write_audio(data / "old" / "latin.wav", duration_s=3.0, seed=11)
+    os.rename(latin, os.fsdecode(os.fsencode(data / "old") + b"/caf\xe9.wav"))
     rows += [
         ("corrupt.flac", "low", "artist1"),
         ("empty.wav", "low", "artist2"),
@@ -313,7 +317,8 @@ def test_retrieval_fewshot_and_collections(workdir: Path) -> None:
     tags = pd.read_parquet(results / "collections/folder/tags.parquet")
     failed = pd.read_parquet(results / "collections/folder/failed.parquet")
     assert {"corrupt.flac", "empty.wav", "text.mp3"} <= set(failed["track_id"])
-    assert "a.wav" in set(tags["track_id"]) and len(tags) + len(failed) == 14
+    assert "a.wav" in set(tags["track_id"]) and len(tags) + len(failed) == 15
+    assert "old/caf\\udce9.wav" in set(tags["track_id"])  # tagged, its name escaped
     vocabulary = json.loads((results / "tiny/vocabulary.json").read_text())["tags"]
     assert tags[vocabulary].to_numpy().max() <= 1
     assert len(tags["embedding"][0]) > 0 and all(len(t) == 2 for t in tags["top_tags"])
