@@ -7,12 +7,13 @@ processes reading whole batches into shared buffers, float16 batches in pinned m
 normalisation on the device, AMP on CUDA, validation every epoch), with the model's
 hyper-parameters and training settings from a config file (default ``config/magnatagatune.yaml``:
 the literature's sizes, FCN-5 width 64 and the short-chunk ResNet with 128 channels, batch 16),
-on synthetic stores of that feature set's shape (96 or 128 mels x 1,819 frames, float16;
-real feature values do not change the speed). A thread samples the GPU's utilisation every
-``--interval`` seconds through NVML (``nvidia-ml-py``, imported as ``pynvml``), or
-``nvidia-smi`` without it. Printed per architecture: windows per second over the whole run
-(training and validation), and the utilisation after start-up (from the first busy sample
-to the end): mean, median and the share of samples at or above 80 % (the issue's target).
+on synthetic stores of that feature set's shape (``train_throughput.synthetic_source``: 96 or
+128 mels x 1,819 frames, float16; real feature values do not change the speed). A thread
+samples the GPU's utilisation every ``--interval`` seconds through NVML (``nvidia-ml-py``,
+imported as ``pynvml``), or ``nvidia-smi`` without it. Printed per architecture: windows per
+second over the whole run (training and validation), and the utilisation after start-up
+(from the first busy sample to the end): mean, median and the share of samples at or above
+80 % (the issue's target).
 
 On a machine without CUDA it stops with exit status 2 unless ``--device cpu`` is given, which
 runs the same path on the CPU without utilisation (a check of the script itself).
@@ -50,16 +51,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
 import torch
 import yaml
 
 from pipeline.features.settings import FeatureSettings
 from pipeline.io.memory import keep_freed_memory
-from pipeline.io.store import StoreWriter
+from pipeline.io.store import FeatureStore
 from pipeline.training.config import TrainConfig
 from pipeline.training.window import train_model
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # a sibling script, also when imported
+from train_throughput import synthetic_source  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TAGS = [f"tag{i}" for i in range(20)]
@@ -136,35 +138,6 @@ class UtilisationSampler:
         }
 
 
-def synthetic_dataset(
-    folder: Path, *, settings: FeatureSettings, n_tracks: int, seed: int = 0
-) -> tuple[pd.DataFrame, dict, dict]:
-    """Stores of one window per track (4 shards), their index, band statistics and settings.
-
-    Four in five tracks are ``train``, the rest ``valid``; each track has 3 of :data:`TAGS`.
-    """
-    rng = np.random.default_rng(seed)
-    n_bins, n_frames = settings.n_mels, settings.n_frames
-    features = settings.to_dict()
-    rows = []
-    for shard in range(4):
-        path = folder / f"{shard:04d}.zarr"
-        writer = StoreWriter(
-            path=path, window_shape=(n_bins, n_frames), attrs={"features": features}
-        )
-        for track, k in enumerate(range(shard, n_tracks, 4)):
-            window = rng.normal(-40, 10, size=(1, n_bins, n_frames)).astype(np.float16)
-            writer.add(track_id=f"t{k}", windows=window, starts_s=np.zeros(1), duration_s=29.1)
-            tags = list(rng.choice(TAGS, size=3, replace=False))
-            split = "valid" if k % 5 == 4 else "train"
-            rows.append((f"t{k}", str(path), track, track, track + 1, 1, 29.1, split, tags))
-        writer.close()
-    columns = ["track_id", "store", "track", "start", "stop", "n_windows", "duration_s"]
-    index = pd.DataFrame(rows, columns=[*columns, "split", "tags"])
-    stats = {"mean": [-40.0] * n_bins, "std": [10.0] * n_bins}
-    return index, stats, features
-
-
 def model_entry(config: dict, name: str) -> tuple[str, dict, dict, FeatureSettings]:
     """``(architecture, hparams, train settings, feature settings)`` of a config's model."""
     entry = config["models"][name]
@@ -185,7 +158,10 @@ def measure(
     tmp: Path,
 ) -> dict[str, Any]:
     architecture, hparams, train, settings = model_entry(config, name)
-    index, stats, features = synthetic_dataset(tmp / name, settings=settings, n_tracks=tracks)
+    index, stats = synthetic_source(
+        tmp / name, n_tracks=tracks, n_bins=settings.n_mels, valid_every=5, tags=tuple(TAGS)
+    )
+    features = FeatureStore(Path(index["store"].iloc[0])).attrs["features"]
     train.update(epochs=epochs, patience=epochs + 1)
     if workers is not None:
         train["num_workers"] = workers

@@ -73,32 +73,48 @@ MODELS: dict[str, tuple[tuple[int, int], bool]] = {
 }
 
 
-def _synthetic_source(folder: Path, *, n_tracks: int = 160) -> tuple[pd.DataFrame, dict]:
-    """Stores of demo-shaped windows (one per track), their index and unit stats."""
+def synthetic_source(
+    folder: Path,
+    *,
+    n_tracks: int = 160,
+    n_bins: int = N_BINS,
+    valid_every: int = 0,
+    tags: tuple[str, ...] = ("a",),
+) -> tuple[pd.DataFrame, dict]:
+    """Stores of demo-shaped windows (one per track, 4 shards), their index and stats.
+
+    Every ``valid_every``-th track is ``valid`` (0: all ``train``); each track has up to 3
+    of ``tags``, drawn with a fixed seed. The stores' settings are the reference log-mel's
+    with ``n_bins`` mels; ``stats`` are the windows' mean and std per band.
+    """
     rng = np.random.default_rng(0)
+    features = FeatureSettings(name="logmel", n_mels=n_bins).to_dict()
     rows = []
     for shard in range(4):
         path = folder / f"{shard:04d}.zarr"
-        features = FeatureSettings(name="logmel").to_dict()
         writer = StoreWriter(
-            path=path, window_shape=(N_BINS, N_FRAMES), attrs={"features": features}
+            path=path, window_shape=(n_bins, N_FRAMES), attrs={"features": features}
         )
-        for k in range(n_tracks // 4):
-            windows = rng.normal(-40, 10, size=(1, N_BINS, N_FRAMES)).astype(np.float16)
+        for track, k in enumerate(range(shard, n_tracks, 4)):
+            windows = rng.normal(-40, 10, size=(1, n_bins, N_FRAMES)).astype(np.float16)
             writer.add(
                 track_id=f"{shard}-{k}", windows=windows, starts_s=np.zeros(1), duration_s=29.1
             )
-            rows.append((f"{shard}-{k}", str(path), k, k, k + 1, 1, 29.1, "train", ["a"]))
+            chosen = list(rng.choice(tags, size=min(3, len(tags)), replace=False))
+            split = "valid" if valid_every and k % valid_every == valid_every - 1 else "train"
+            rows.append(
+                (f"{shard}-{k}", str(path), track, track, track + 1, 1, 29.1, split, chosen)
+            )
         writer.close()
     columns = ["track_id", "store", "track", "start", "stop", "n_windows", "duration_s"]
     index = pd.DataFrame(rows, columns=[*columns, "split", "tags"])
-    return index, {"mean": [-40.0] * N_BINS, "std": [10.0] * N_BINS}
+    return index, {"mean": [-40.0] * n_bins, "std": [10.0] * n_bins}
 
 
 def _loader_source(tmp: Path) -> tuple[pd.DataFrame, dict, str]:
     if (DEMO / "index.parquet").is_file():
         return pd.read_parquet(DEMO / "index.parquet"), read_json(DEMO / "stats.json"), str(DEMO)
-    index, stats = _synthetic_source(tmp)
+    index, stats = synthetic_source(tmp)
     return index, stats, "synthetic stores (demo not built)"
 
 
