@@ -253,9 +253,10 @@ class _Fallback:
 
         self._av = av
         name = _os_name(path)
-        # PyAV takes no bytes name: a name that is not UTF-8 is read through a file object
-        self._file: BinaryIO | None = open(name, "rb") if isinstance(name, bytes) else None  # noqa: SIM115 - closed by close()
+        self._file: BinaryIO | None = None
         try:
+            if isinstance(name, bytes):  # PyAV takes no bytes name: read through a file object
+                self._file = open(name, "rb")  # noqa: SIM115 - closed by close()
             self._container: av.container.InputContainer = av.open(
                 self._file if self._file is not None else name, mode="r"
             )
