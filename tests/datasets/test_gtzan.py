@@ -71,3 +71,19 @@ def test_gtzan_options_and_errors(tmp_path: Path) -> None:
     sf.write(au, tone(duration_s=CLIP_S, sample_rate=22050), 22050, format="AU")
     with pytest.raises(ConfigError, match="'rock.00099' .* used twice"):
         gtzan.load_records(root=tmp_path, options={})
+
+
+def test_a_file_name_that_is_not_utf8_is_left_out_with_a_warning(tmp_path: Path) -> None:
+    """One's own genre folders with a Latin-1 name: the records (and the manifest, UTF-8
+    Parquet) could not hold it, so it is left out, named in a warning with the fix."""
+    import os
+
+    _write_gtzan(tmp_path)
+    blues = os.fsencode(tmp_path / "genres" / "blues")
+    (Path(os.fsdecode(blues + b"/caf\xe9.00002.wav"))).write_bytes(b"RIFF")
+    records = load_dataset_records(format="gtzan", root=tmp_path, options={})
+    assert_contract(records)
+    assert len(records) == 5 and records["track_id"].str.startswith("caf").sum() == 0
+    [warning] = records.attrs["warnings"]
+    assert warning.startswith("GTZAN: 1 audio file(s) left out because their names are not")
+    assert "caf\\udce9.00002.wav'" in warning and "convmv" in warning

@@ -17,6 +17,8 @@ Conventions
   (such as macOS ``._blues.00000.wav``) and other files are ignored. Known faulty files
   (``jazz.00054`` does not decode) are listed like any other and fail later, per track, in
   feature extraction.
+- A file whose path is not valid UTF-8 (a Latin-1 name in a folder of one's own music) is
+  left out with a warning naming it: the manifest, a Parquet table, holds UTF-8 text only.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.datasets.formats import DatasetFormat
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, printable, utf8_safe
 
 __all__ = ["FORMAT", "load_records", "metadata_files"]
 
@@ -119,12 +121,16 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         (d for d in genres_dir.iterdir() if d.is_dir() and not d.name.startswith(".")),
         key=lambda d: d.name,
     )
+    not_utf8: list[Path] = []
     for genre_dir in genre_dirs:
         files = sorted(genre_dir.iterdir(), key=lambda f: f.name)
         for file in files:
             if file.name.startswith(".") or file.suffix.lower() not in extensions:
                 continue
             if not file.is_file():
+                continue
+            if utf8_safe(file) != str(file):
+                not_utf8.append(file)
                 continue
             track_id = file.stem
             if track_id in path_of:
@@ -142,7 +148,7 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
         )
 
     n = len(path_of)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "track_id": pd.Series(list(path_of), dtype="str"),
             "path": pd.Series([str(p) for p in path_of.values()], dtype="str"),
@@ -152,6 +158,14 @@ def load_records(*, root: Path, options: Mapping[str, Any]) -> pd.DataFrame:
             "duration_s": pd.Series([math.nan] * n, dtype="float64"),
         }
     )
+    if not_utf8:
+        shown = ", ".join(f"'{printable(p)}'" for p in not_utf8[:5])
+        frame.attrs["warnings"] = [
+            f"GTZAN: {len(not_utf8)} audio file(s) left out because their names are not valid "
+            f"UTF-8 (the manifest holds UTF-8 text): {shown}; rename them, e.g. "
+            "`convmv -f latin1 -t utf8 -r --notest <genres folder>`"
+        ]
+    return frame
 
 
 FORMAT = DatasetFormat(
