@@ -316,6 +316,11 @@ def test_control_characters_are_escaped_in_printed_output(
     paths = set(pq.read_table(embeddings, columns=["path"]).column("path").to_pylist())
     assert paths == {str(evil), str(tmp_path / "bad\\udcff.flac")}
 
+    taggrams = tmp_path / "taggrams"  # the plot's title shows the name escaped
+    out = run_pipeline(*base, str(checkpoints["fcn"]), "--taggram", str(taggrams))
+    assert out.returncode == EXIT_FAILED_FILES and "Traceback" not in out.stderr
+    assert len(list(taggrams.glob("*.png"))) == 2 and len(out.stderr.splitlines()) == 1
+
 
 def _no_constant(name: str) -> None:
     raise AssertionError(f"invalid JSON: {name}")

@@ -173,9 +173,8 @@ def run_tag(args: argparse.Namespace) -> int:
             outputs: dict[str, str] = {}
             if args.taggram is not None:
                 csv_path, png_path = args.taggram / f"{name}.csv", args.taggram / f"{name}.png"
-                write_taggram(
-                    result, csv_path=csv_path, png_path=png_path, title=f"{Path(path).name}"
-                )
+                title = printable(Path(path).name)  # matplotlib refuses lone surrogates
+                write_taggram(result, csv_path=csv_path, png_path=png_path, title=title)
                 outputs = {"csv": str(csv_path), "png": str(png_path)}
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop the others
             replay(library_output, stream=sys.stderr)  # the decoder's notes: the error says it
