@@ -43,7 +43,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-from pipeline.errors import AudioError, ConfigError
+from pipeline.errors import AudioError, ConfigError, utf8_safe
 from pipeline.io.files import stat_file
 
 if TYPE_CHECKING:
@@ -183,11 +183,7 @@ def _os_name(path: Path) -> str | bytes:
     UTF-8 on disk (``os.fsdecode`` turned its bytes into lone surrogates, which cannot be
     encoded), the bytes themselves."""
     name = str(path)
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(name)
-    return name
+    return name if utf8_safe(name) == name else os.fsencode(name)
 
 
 def _identity(info: os.stat_result) -> tuple[int, int, int, int]:
