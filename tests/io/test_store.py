@@ -277,7 +277,7 @@ def test_default_layout_writes_every_window_as_its_raw_chunk_file(tmp_path: Path
     store = FeatureStore(path)
     assert raw_chunk_layout(store.windows)
     for row, window in enumerate(windows):
-        raw = chunk_file(path / "windows", row).read_bytes()
+        raw = Path(chunk_file(path / "windows", row)).read_bytes()
         assert raw == window.astype("<f2").tobytes()
     np.testing.assert_array_equal(store.windows[:], windows)
     assert not raw_chunk_layout(FeatureStore(_compressed(tmp_path, tracks)).windows)

@@ -112,9 +112,12 @@ def raw_chunk_layout(array: zarr.Array) -> bool:
     )
 
 
-def chunk_file(windows_dir: Path, row: int) -> Path:
-    """The chunk file of window ``row`` in a :func:`raw_chunk_layout` ``windows`` array."""
-    return windows_dir / "c" / str(row) / "0" / "0"
+def chunk_file(windows_dir: str | os.PathLike[str], row: int) -> str:
+    """The chunk file of window ``row`` in a :func:`raw_chunk_layout` ``windows`` array.
+
+    A string joined with ``os.path.join``: the training reader asks for one per window read.
+    """
+    return os.path.join(windows_dir, "c", str(row), "0", "0")
 
 
 def _read(array: zarr.Array) -> np.ndarray:
@@ -218,7 +221,7 @@ class StoreWriter:
         little = np.asarray(data, dtype="<f2")
         for window in little:
             path = chunk_file(root, self._n_written)
-            path.parent.mkdir(parents=True)
+            os.makedirs(os.path.dirname(path))  # a new store: c/{i}/0 never exists yet
             with open(path, "wb") as f:  # noqa: PTH123 - tofile wants a file object
                 window.tofile(f)
             self._n_written += 1
@@ -365,6 +368,7 @@ class WindowReader:
         self._array = array
         self._fill = float(array.fill_value or 0)
         self.direct = raw_chunk_layout(array)
+        self._windows_dir = os.path.join(self.path, "windows")
 
     def read(self, row: int, frames: slice = slice(None)) -> np.ndarray:
         """Window ``row``, frames ``frames``: shape (n_bins, n_selected_frames), float16."""
@@ -372,7 +376,7 @@ class WindowReader:
             return np.asarray(self._array[row, :, frames])
         if not 0 <= row < self.shape[0]:
             raise IndexError(f"{str(self.path)!r}: window {row} of {self.shape[0]}")
-        chunk = chunk_file(self.path / "windows", row)
+        chunk = chunk_file(self._windows_dir, row)
         try:
             data = np.fromfile(chunk, dtype="<f2")
         except FileNotFoundError:  # never written: Zarr's fill value
@@ -407,7 +411,7 @@ class WindowReader:
             1,
         )
         target = out if whole and out.flags.c_contiguous else self._scratch()
-        chunk = os.path.join(self.path, "windows", "c", str(row), "0", "0")
+        chunk = chunk_file(self._windows_dir, row)
         try:
             fd = os.open(chunk, os.O_RDONLY)
         except FileNotFoundError:  # never written: Zarr's fill value
